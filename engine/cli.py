@@ -1,0 +1,214 @@
+"""The `mediadesk` command. Headless commands never import Qt; the console is imported only when asked for.
+
+Errors a user can cause (bad option, missing file, damaged backup) print one clear line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config, load_config
+from engine.errors import MediaDeskError
+
+log = logging.getLogger("mediadesk")
+PROCESS_START = time.monotonic()
+
+
+def version() -> str:
+    try:
+        return metadata.version("mediadesk")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="where MediaDesk keeps its database, files and logs")
+    p.add_argument("--config", type=Path, dest="config_file", help="a TOML config file")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _net(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="listener host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listener port (default 8787)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediadesk", description="MediaDesk: every WhatsApp media file, kept.")
+    parser.add_argument("--version", action="version", version=f"mediadesk {version()}")
+    _common(parser)
+    _net(parser)
+    parser.add_argument("--screenshot", type=Path, help="save a PNG of the first painted window and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cmds: dict[str, str] = {
+        "console": "open the desktop console (the default)",
+        "serve": "run the listener and download workers without a window",
+        "worker": "run only the download workers",
+        "demo": "open the console fed by the built-in WhatsApp simulator",
+        "migrate": "upgrade the database to the latest schema (backup first)",
+        "rollback": "downgrade the database one revision (backup first)",
+        "backup": "back up the database now",
+        "restore": "restore the database from a backup file (current one backed up first)",
+        "flush": "empty the download queue; media stay pending for Retry",
+        "health": "run the media health check; exit 1 when it is bad",
+        "retry": "retry failed media",
+        "replay": "feed saved webhook bodies through ingest",
+        "stats": "print media metrics",
+    }
+    subs = {}
+    for name, helptext in cmds.items():
+        sp = sub.add_parser(name, help=helptext, description=helptext)
+        _common(sp)
+        subs[name] = sp
+    for name in ("console", "serve", "demo"):
+        _net(subs[name])
+    for name in ("console", "demo"):
+        subs[name].add_argument("--screenshot", type=Path, help="save a PNG of the first painted window and exit")
+    subs["worker"].add_argument("--workers", type=int, help="worker threads (default 4)")
+    subs["serve"].add_argument("--workers", type=int, help="worker threads (default 4)")
+    subs["restore"].add_argument("file", type=Path)
+    subs["replay"].add_argument("files", type=Path, nargs="+")
+    g = subs["retry"].add_mutually_exclusive_group(required=True)
+    g.add_argument("--all-failed", action="store_true", help="every failed media")
+    g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
+    subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
+    subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cli: dict[str, Any] = {k: getattr(args, k, None) for k in ("data_dir", "config_file", "host", "port", "workers")}
+    return load_config(cli)
+
+
+def _engine(cfg: Config):
+    from engine.runtime import MediaDeskEngine
+
+    engine = MediaDeskEngine(cfg)
+    result = engine.open()
+    if result.changed and result.before is not None:
+        print(result.describe(), file=sys.stderr)
+    return engine
+
+
+def cmd_serve(args: argparse.Namespace, cfg: Config, *, listener: bool = True) -> int:
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose)
+    engine = _engine(cfg)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    engine.start(listener=listener, workers=True, reconcile=listener)
+    if listener:
+        log.info("MediaDesk serving on %s/webhook (data in %s)", engine.listener.address, cfg.data_dir)
+    else:
+        log.info("MediaDesk worker running with %d threads (data in %s)", cfg.workers, cfg.data_dir)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("stopping")
+        engine.stop()
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.db import backup as backups
+    from engine.db import migrate as migrations
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
+    if args.command == "migrate":
+        print(migrations.migrate(cfg).describe())
+    elif args.command == "rollback":
+        r = migrations.rollback(cfg)
+        print(f"database rolled back from {r.before} to {r.after or 'empty'} (backup: {r.backup})")
+    elif args.command == "backup":
+        print(f"backup written to {backups.backup_database(cfg.db_path, cfg.backups_dir)}")
+    elif args.command == "restore":
+        safety = backups.restore_database(args.file, cfg.db_path, cfg.backups_dir)
+        print(f"database restored from {args.file}" + (f" (previous one saved to {safety})" if safety else ""))
+    return 0
+
+
+def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
+    engine = _engine(cfg)
+    try:
+        if args.command == "replay":
+            payloads = []
+            for f in args.files:
+                try:
+                    payloads.append(json.loads(Path(f).read_text(encoding="utf-8")))
+                except FileNotFoundError:
+                    raise MediaDeskError(f"no such file: {f}") from None
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise MediaDeskError(f"{f} is not a JSON webhook body: {exc}") from None
+            results = engine.ingest(payloads)
+            print(f"replayed {len(payloads)} bodies: {sum(r.messages for r in results)} new messages, "
+                  f"{sum(r.duplicates for r in results)} duplicates, {sum(r.statuses for r in results)} statuses, "
+                  f"{sum(len(r.media_ids) for r in results)} media queued")
+        elif args.command == "retry":
+            n = engine.retry_failed() if args.all_failed else engine.retry_media(args.ids)
+            print(f"{n} media queued again")
+        elif args.command == "flush":
+            print(f"queue flushed: {engine.flush_queue()} tasks dropped; media stay pending for Retry")
+        elif args.command == "stats":
+            from engine.metrics import format_metrics
+
+            m = engine.metrics()
+            print(json.dumps(m.to_dict(), indent=2, default=str) if args.json else format_metrics(m))
+        elif args.command == "health":
+            from engine.health import run_health_check
+
+            report = run_health_check(engine.db, engine.storage, queue_length=engine.queue_length(),
+                                      workers_alive=None)
+            print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+            return 0 if report.ok else 1
+    finally:
+        engine.stop()
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace, cfg: Config) -> int:
+    try:
+        from console.app import run_console
+    except ImportError as exc:
+        raise MediaDeskError(f"the desktop console is not available in this installation: {exc}") from exc
+    return run_console(cfg, demo=args.command == "demo", screenshot=getattr(args, "screenshot", None),
+                       process_start=PROCESS_START, verbose=args.verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "console"
+    args.command = command
+    try:
+        cfg = _config(args)
+        if command in ("serve", "worker"):
+            return cmd_serve(args, cfg, listener=command == "serve")
+        if command in ("migrate", "rollback", "backup", "restore"):
+            return cmd_maintenance(args, cfg)
+        if command in ("replay", "retry", "flush", "stats", "health"):
+            return cmd_engine(args, cfg)
+        return cmd_gui(args, cfg)
+    except MediaDeskError as exc:
+        print(f"mediadesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

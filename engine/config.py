@@ -1,0 +1,202 @@
+"""MediaDesk configuration: one frozen `Config`, built once from four layers.
+
+Precedence is CLI > environment (`MEDIADESK_*`) > TOML file (`--config`) > defaults. Secrets (access
+token, app secret, verify token) are never written to the TOML file or the database: they live in the
+OS keyring (see `engine.secrets`), and the environment overrides the keyring for headless use.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from engine.errors import ConfigError
+
+APP_NAME = "MediaDesk"
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (10.0, 30.0, 60.0)
+
+# MEDIADESK_<NAME> -> Config field
+ENV_FIELDS: dict[str, str] = {
+    "MEDIADESK_DATA_DIR": "data_dir",
+    "MEDIADESK_DATABASE_URL": "database_url",
+    "MEDIADESK_GRAPH_URL": "graph_url",
+    "MEDIADESK_GRAPH_VERSION": "graph_version",
+    "MEDIADESK_ACCESS_TOKEN": "access_token",
+    "MEDIADESK_APP_SECRET": "app_secret",
+    "MEDIADESK_VERIFY_TOKEN": "verify_token",
+    "MEDIADESK_HOST": "host",
+    "MEDIADESK_PORT": "port",
+    "MEDIADESK_STORAGE": "storage",
+    "MEDIADESK_S3_BUCKET": "s3_bucket",
+    "MEDIADESK_S3_REGION": "s3_region",
+    "MEDIADESK_S3_ENDPOINT_URL": "s3_endpoint_url",
+    "MEDIADESK_REDIS_URL": "redis_url",
+    "MEDIADESK_RETRY_DELAYS": "retry_delays",
+    "MEDIADESK_WORKERS": "workers",
+    "MEDIADESK_MAX_BODY_BYTES": "max_body_bytes",
+    "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
+}
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the engine needs to run; immutable so it can be shared across threads."""
+
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME, False)))
+    database_url: str | None = None
+    graph_url: str = "https://graph.facebook.com"
+    graph_version: str = "v21.0"
+    access_token: str | None = None
+    app_secret: str | None = None
+    verify_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8787
+    storage: str = "local"
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = None
+    redis_url: str | None = None
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    workers: int = 4
+    max_body_bytes: int = 1024 * 1024
+    download_timeout: float = 300.0
+    config_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "mediadesk.db"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.db_path}"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{self.host}:{self.port}/webhook"
+
+    def with_changes(self, **changes: Any) -> Config:
+        return _coerce(replace(self, **changes))
+
+
+def _parse_delays(value: Any) -> tuple[float, ...]:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    else:
+        parts = list(value)
+    try:
+        delays = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"retry delays must be seconds separated by commas, got {value!r}") from None
+    if any(d < 0 for d in delays):
+        raise ConfigError(f"retry delays cannot be negative, got {value!r}")
+    return delays
+
+
+def _coerce(cfg: Config) -> Config:
+    """Normalise types (env and TOML give strings) and reject values that cannot work."""
+    try:
+        port = int(cfg.port)
+        workers = int(cfg.workers)
+        max_body = int(cfg.max_body_bytes)
+        timeout = float(cfg.download_timeout)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid number in configuration: {exc}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535, got {port}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    storage = str(cfg.storage).lower()
+    if storage == "aws":
+        storage = "s3"
+    if storage not in ("local", "s3"):
+        raise ConfigError(f"storage must be 'local' or 's3', got {cfg.storage!r}")
+    if storage == "s3" and not cfg.s3_bucket:
+        raise ConfigError("S3 storage needs a bucket (MEDIADESK_S3_BUCKET)")
+    return replace(
+        cfg,
+        data_dir=Path(cfg.data_dir).expanduser(),
+        port=port,
+        workers=workers,
+        max_body_bytes=max_body,
+        download_timeout=timeout,
+        storage=storage,
+        retry_delays=_parse_delays(cfg.retry_delays),
+        graph_url=str(cfg.graph_url).rstrip("/"),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Config)}
+    flat = dict(raw.get("mediadesk", raw))
+    unknown = sorted(set(flat) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    secrets_in_file = [k for k in SECRET_FIELDS if k in flat]
+    if secrets_in_file:
+        raise ConfigError(
+            f"{path} holds secrets ({', '.join(secrets_in_file)}); keep them in the keyring or environment"
+        )
+    return flat
+
+
+def load_config(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | str | None = None,
+    use_keyring: bool = True,
+) -> Config:
+    """Build the configuration: CLI > environment > file > keyring (secrets only) > defaults.
+
+    `cli` holds only options the user actually gave (None values are ignored).
+    """
+    environ = os.environ if environ is None else environ
+    layers: dict[str, Any] = {}
+    file_path = config_file or (cli or {}).get("config_file") or environ.get("MEDIADESK_CONFIG")
+    if file_path:
+        layers.update(_read_toml(Path(file_path)))
+        layers["config_file"] = Path(file_path)
+    for env_name, attr in ENV_FIELDS.items():
+        value = environ.get(env_name)
+        if value not in (None, ""):
+            layers[attr] = value
+    for key, value in (cli or {}).items():
+        if value is not None and key != "config_file":
+            layers[key] = value
+    cfg = _coerce(Config(**layers))
+    if use_keyring:
+        from engine import secrets
+
+        missing = {name: secrets.get_secret(name) for name in SECRET_FIELDS if getattr(cfg, name) is None}
+        cfg = replace(cfg, **{k: v for k, v in missing.items() if v is not None})
+    return cfg

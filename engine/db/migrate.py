@@ -1,0 +1,121 @@
+"""Schema migrations with Alembic, configured in code so the frozen build needs no alembic.ini.
+
+Every migrate and rollback takes a backup first (when there is a database to back up).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.config import Config
+from engine.db.backup import backup_database
+from engine.db.session import make_engine
+from engine.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+
+def _migrations_dir() -> Path:
+    import migrations
+
+    return Path(migrations.__file__).resolve().parent
+
+
+def alembic_config(cfg: Config) -> AlembicConfig:
+    ac = AlembicConfig()
+    ac.set_main_option("script_location", str(_migrations_dir()))
+    ac.set_main_option("sqlalchemy.url", cfg.sqlalchemy_url.replace("%", "%%"))
+    return ac
+
+
+def head_revision(cfg: Config) -> str:
+    return ScriptDirectory.from_config(alembic_config(cfg)).get_current_head() or ""
+
+
+def current_revision(cfg: Config) -> str | None:
+    """The database's revision; None for an empty or missing database."""
+    if cfg.database_url is None and not cfg.db_path.exists():
+        return None
+    engine = make_engine(cfg.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            rev = MigrationContext.configure(conn).get_current_revision()
+            if rev is None and inspect(conn).has_table("chat_media"):
+                # A database from before MediaDesk used Alembic: the plan's original schema.
+                return "0001_baseline(unstamped)"
+            return rev
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot read the database schema version: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    before: str | None
+    after: str | None
+    backup: Path | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def describe(self) -> str:
+        if not self.changed:
+            return f"database already at {self.after}"
+        where = f" (backup: {self.backup})" if self.backup else ""
+        return f"database migrated from {self.before or 'empty'} to {self.after}{where}"
+
+
+def _backup_if_any(cfg: Config, label: str) -> Path | None:
+    if cfg.database_url is None and cfg.db_path.exists() and cfg.db_path.stat().st_size > 0:
+        return backup_database(cfg.db_path, cfg.backups_dir, label=label)
+    return None
+
+
+def migrate(cfg: Config) -> MigrationResult:
+    """Upgrade to head, backing up first; a no-op (and no backup) when already at head."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    before = current_revision(cfg)
+    head = head_revision(cfg)
+    if before == head:
+        return MigrationResult(before, head, None)
+    backup = _backup_if_any(cfg, "before-migrate")
+    ac = alembic_config(cfg)
+    try:
+        if before == "0001_baseline(unstamped)":
+            command.stamp(ac, "0001_baseline")
+        command.upgrade(ac, "head")
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"migration failed ({exc}); the backup is at {backup}") from exc
+    after = current_revision(cfg)
+    log.info("database migrated from %s to %s", before, after)
+    return MigrationResult(before, after, backup)
+
+
+def rollback(cfg: Config) -> MigrationResult:
+    """Downgrade one revision, backing up first."""
+    before = current_revision(cfg)
+    if before is None:
+        raise DatabaseError("there is no database to roll back")
+    backup = _backup_if_any(cfg, "before-rollback")
+    try:
+        command.downgrade(alembic_config(cfg), "-1")
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"rollback failed ({exc}); the backup is at {backup}") from exc
+    after = current_revision(cfg)
+    log.info("database rolled back from %s to %s", before, after)
+    return MigrationResult(before, after, backup)
+
+
+def needs_migration(cfg: Config) -> bool:
+    return current_revision(cfg) != head_revision(cfg)

@@ -1,0 +1,57 @@
+"""The engine's exceptions, in one tree, so callers catch by meaning rather than by library.
+
+    MediaDeskError                 anything the engine raises on purpose
+    ├── ConfigError                a setting that cannot work (bad port, unknown storage, bad TOML)
+    ├── DatabaseError              the database cannot be opened, migrated, backed up or restored
+    ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
+    ├── StorageError               local disk or S3 refused a file
+    └── MediaError                 one download attempt failed
+        ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
+        └── TransientMediaError    worth another attempt (5xx, timeout, expired link, truncated, hash)
+
+Errors from requests, boto3 and SQLAlchemy are translated into these where they enter the engine, so
+the console can show `str(error)` to a business owner as it is.
+"""
+
+from __future__ import annotations
+
+
+class MediaDeskError(Exception):
+    """Base of every error the engine raises on purpose; `str()` is fit to show a user."""
+
+
+class ConfigError(MediaDeskError):
+    pass
+
+
+class DatabaseError(MediaDeskError):
+    pass
+
+
+class WebhookError(MediaDeskError):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StorageError(MediaDeskError):
+    pass
+
+
+class MediaError(MediaDeskError):
+    """A failed download attempt. `reason` is a short machine key the console maps to plain words."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class PermanentMediaError(MediaError):
+    reason = "permanent"
+
+
+class TransientMediaError(MediaError):
+    reason = "transient"

@@ -1,0 +1,173 @@
+"""Writing parsed webhooks to the database: one transaction per batch, idempotent by wamid."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from engine.db.models import Chat, ChatMedia, Contact, MediaStatus, Workspace, utcnow
+from engine.db.session import Database
+from engine.ingest.parse import MessageRecord, ParsedWebhook, StatusRecord
+
+log = logging.getLogger(__name__)
+
+# Later statuses win; "failed" can follow any of them.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+
+
+@dataclass
+class IngestResult:
+    """What one webhook body changed."""
+
+    messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    media_ids: list[int] = field(default_factory=list)  # new chat_media rows waiting for a download
+    failed_media_ids: list[int] = field(default_factory=list)  # media Meta already said cannot come
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class WebhookStore:
+    """Stores parsed webhooks. Caches workspace and contact ids so a text message costs one INSERT.
+
+    Not thread-safe: the listener feeds it from its single writer thread.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._workspaces: dict[str, int] = {}
+        self._contacts: _LRU = _LRU(50_000)
+
+    def clear_cache(self) -> None:
+        """Forget cached ids (after a restore or rollback replaced the database)."""
+        self._workspaces.clear()
+        self._contacts.clear()
+
+    def store(self, parsed: list[ParsedWebhook]) -> list[IngestResult]:
+        """Store several bodies in one transaction; all or nothing."""
+        try:
+            with self.db.engine.begin() as conn:
+                return [self._store_one(conn, p) for p in parsed]
+        except Exception:
+            self.clear_cache()  # ids cached inside the rolled-back transaction are gone
+            raise
+
+    def _store_one(self, conn: Connection, parsed: ParsedWebhook) -> IngestResult:
+        result = IngestResult()
+        for msg in parsed.messages:
+            self._message(conn, msg, result)
+        for st in parsed.statuses:
+            self._status(conn, st, result)
+        return result
+
+    def _workspace_id(self, conn: Connection, pnid: str, display: str | None, waba_id: str | None) -> int:
+        wid = self._workspaces.get(pnid)
+        if wid is not None:
+            return wid
+        wid = conn.execute(select(Workspace.id).where(Workspace.phone_number_id == pnid)).scalar()
+        if wid is None:
+            # A number seen for the first time gets its own workspace: no message is dropped for it.
+            name = f"WhatsApp {display}" if display else f"WhatsApp {pnid}"
+            wid = conn.execute(
+                sqlite_insert(Workspace).values(name=name, phone_number_id=pnid, waba_id=waba_id, settings={},
+                                                created_at=utcnow())
+                .on_conflict_do_nothing().returning(Workspace.id)
+            ).scalar()
+            if wid is None:
+                wid = conn.execute(select(Workspace.id).where(Workspace.phone_number_id == pnid)).scalar_one()
+            log.info("new workspace %s for phone number id %s", name, pnid)
+        self._workspaces[pnid] = wid
+        return wid
+
+    def _contact_id(self, conn: Connection, wid: int, wa_id: str, name: str | None) -> int:
+        key = (wid, wa_id)
+        cached = self._contacts.get(key)
+        if cached is not None and (name is None or cached[1] == name):
+            return cached[0]
+        row = conn.execute(
+            sqlite_insert(Contact).values(workspace_id=wid, wa_id=wa_id, name=name, created_at=utcnow())
+            .on_conflict_do_nothing().returning(Contact.id)
+        ).first()
+        if row is None:
+            cid = conn.execute(
+                select(Contact.id).where(Contact.workspace_id == wid, Contact.wa_id == wa_id)
+            ).scalar_one()
+            if name:
+                conn.execute(update(Contact).where(Contact.id == cid, Contact.name.is_distinct_from(name))
+                             .values(name=name))
+        else:
+            cid = row[0]
+        self._contacts.put(key, (cid, name))
+        return cid
+
+    def _message(self, conn: Connection, msg: MessageRecord, result: IngestResult) -> None:
+        wid = self._workspace_id(conn, msg.phone_number_id, msg.display_phone_number, msg.waba_id)
+        cid = self._contact_id(conn, wid, msg.wa_id, msg.contact_name)
+        chat_id = conn.execute(
+            sqlite_insert(Chat).values(
+                workspace_id=wid, contact_id=cid, wamid=msg.wamid, direction="in", type=msg.type,
+                body=msg.body, meta=msg.meta, created_at=msg.created_at,
+            ).on_conflict_do_nothing().returning(Chat.id)
+        ).scalar()
+        if chat_id is None:
+            result.duplicates += 1
+            return
+        result.messages += 1
+        if msg.media is None:
+            return
+        m = msg.media
+        now = utcnow()
+        status = MediaStatus.FAILED if m.error else MediaStatus.PENDING
+        meta = {"error": m.error, "reason": m.reason, "failed_at": now.isoformat(), "attempts": 0} if m.error else {}
+        media_id = conn.execute(
+            sqlite_insert(ChatMedia).values(
+                name=m.name, type=m.mime, wa_media_id=m.wa_media_id, sha256=m.sha256, location="local",
+                processing_status=status, meta=meta, created_at=now, updated_at=now,
+            ).returning(ChatMedia.id)
+        ).scalar_one()
+        conn.execute(update(Chat).where(Chat.id == chat_id).values(media_id=media_id))
+        (result.failed_media_ids if m.error else result.media_ids).append(media_id)
+
+    def _status(self, conn: Connection, st: StatusRecord, result: IngestResult) -> None:
+        wid = self._workspace_id(conn, st.phone_number_id, st.display_phone_number, st.waba_id)
+        row = conn.execute(select(Chat.id, Chat.status, Chat.meta.label("meta")).where(Chat.wamid == st.wamid)).first()
+        event = {"status": st.status, "at": st.created_at.isoformat(), **st.meta}
+        if row is None:
+            # A status for a message sent from elsewhere (another app, the phone): keep it as an outbound
+            # placeholder so later statuses land on it and nothing Meta told us is lost.
+            cid = self._contact_id(conn, wid, st.recipient_id, None) if st.recipient_id else None
+            conn.execute(
+                sqlite_insert(Chat).values(
+                    workspace_id=wid, contact_id=cid, wamid=st.wamid, direction="out", type="outbound",
+                    body=None, meta={"statuses": [event]}, status=st.status, created_at=st.created_at,
+                ).on_conflict_do_nothing()
+            )
+            result.statuses += 1
+            return
+        meta = dict(row.meta or {})
+        history = list(meta.get("statuses", []))
+        if event in history:
+            result.duplicates += 1
+            return
+        meta["statuses"] = [*history, event]
+        new_status = row.status
+        if STATUS_RANK.get(st.status, 0) >= STATUS_RANK.get(row.status or "", 0):
+            new_status = st.status
+        conn.execute(update(Chat).where(Chat.id == row.id).values(status=new_status, meta=meta))
+        result.statuses += 1

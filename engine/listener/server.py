@@ -1,0 +1,66 @@
+"""Running the listener: uvicorn in a thread, the same in the desktop app and in `mediadesk serve`."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import uvicorn
+
+from engine.errors import ConfigError
+from engine.listener.app import WebhookApp
+
+log = logging.getLogger(__name__)
+
+
+class ListenerThread:
+    """Serves a WebhookApp on host:port from a daemon thread; `start()` returns once it listens."""
+
+    def __init__(self, app: WebhookApp, *, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        try:
+            self._sock = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", http="httptools",
+            loop="asyncio", timeout_keep_alive=30, server_header=False, date_header=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="mediadesk-listener", daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except Exception:
+            log.exception("the webhook listener stopped")
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        ready = threading.Event()
+
+        def wait() -> None:
+            while not self._server.started and self._thread.is_alive():
+                ready.wait(0.01)
+            ready.set()
+
+        wait()
+        if not self._server.started:
+            raise ConfigError(f"the webhook listener could not start on {self.address}")
+        log.info("listening for webhooks on %s/webhook", self.address)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self._server.started
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()

@@ -1,0 +1,242 @@
+"""`MediaDeskEngine`: the running engine (database, listener, download workers) behind one object.
+
+`mediadesk serve`, `mediadesk worker`, the CLI maintenance commands and the console all drive this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from engine.config import Config
+from engine.db import backup as backups
+from engine.db import migrate as migrations
+from engine.db.models import ChatMedia, MediaStatus, utcnow
+from engine.db.session import Database
+from engine.errors import DatabaseError
+from engine.events import EventBus, MediaStatusChanged, MessagesStored
+from engine.health import HealthReport, run_health_check
+from engine.ingest import IngestResult, WebhookStore, parse_webhook
+from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
+from engine.metrics import Metrics, collect_metrics
+from engine.storage import Storage, make_storage
+from engine.tasks import TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+class MediaDeskEngine:
+    """Owns every long-lived part of the engine. Thread-safe for the public methods below."""
+
+    def __init__(self, cfg: Config, *, events: EventBus | None = None) -> None:
+        self.cfg = cfg
+        self.events = events or EventBus()
+        self.db: Database | None = None
+        self.storage: Storage | None = None
+        self.queue: TaskQueue | None = None
+        self.store: WebhookStore | None = None
+        self.writer: GroupCommitWriter | None = None
+        self.listener: ListenerThread | None = None
+        self.last_migration: migrations.MigrationResult | None = None
+
+    # -- life cycle
+    def open(self) -> migrations.MigrationResult:
+        """Create the data dir, migrate an older database (with a backup first), open everything."""
+        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        result = migrations.migrate(self.cfg)
+        if result.changed and result.before is not None:
+            log.warning("%s", result.describe())
+        self.last_migration = result
+        self.db = Database(self.cfg.sqlalchemy_url)
+        self.storage = make_storage(self.cfg)
+        self.store = WebhookStore(self.db)
+        self.queue = TaskQueue(self.cfg, download=self._download, health_check=self.health_check)
+        return result
+
+    def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
+        if self.db is None:
+            self.open()
+        if reconcile:
+            self.reconcile()
+        if workers:
+            self.queue.start_consumer()
+        if listener:
+            self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
+            self.writer.start()
+            app = WebhookApp(self.writer, app_secret=self.cfg.app_secret, verify_token=self.cfg.verify_token,
+                             max_body_bytes=self.cfg.max_body_bytes, health=self.health_summary)
+            self.listener = ListenerThread(app, host=self.cfg.host, port=self.cfg.port)
+            self.listener.start()
+
+    def stop(self) -> None:
+        if self.listener:
+            self.listener.stop()
+            self.listener = None
+        if self.writer:
+            self.writer.stop()
+            self.writer = None
+        if self.queue:
+            self.queue.stop_consumer()
+        if self.db:
+            self.db.dispose()
+
+    # -- pipeline
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(cfg=self.cfg, db=self.db, storage=self.storage, events=self.events,
+                        schedule=self.queue.schedule_download)
+
+    def _download(self, media_id: int) -> None:
+        run_download(self._pipeline(), media_id)
+
+    def _on_committed(self, results: list[IngestResult]) -> None:
+        new = [mid for r in results for mid in r.media_ids]
+        if new:
+            self.queue.enqueue_many(new)
+        for r in results:
+            for mid in r.failed_media_ids:
+                self.events.emit(MediaStatusChanged(mid, MediaStatus.FAILED))
+        self.events.emit(MessagesStored(messages=sum(r.messages for r in results),
+                                        statuses=sum(r.statuses for r in results), media_ids=tuple(new)))
+
+    def reconcile(self) -> int:
+        """Re-enqueue media a crash or a flush left unfinished, exactly once each; drop stale temp files."""
+        removed = remove_stale_temp_files(self.cfg.data_dir)
+        # The rows are the truth: empty the transport so that no media is queued twice.
+        self.queue.flush()
+        todo = unfinished_media(self.db)
+        now = [mid for mid, delay in todo if delay <= 0]
+        self.queue.enqueue_many(now)
+        for mid, delay in todo:
+            if delay > 0:
+                self.queue.schedule_download(mid, delay)
+        if todo or removed:
+            log.info("recovered %d unfinished media, removed %d partial files", len(todo), removed)
+        return len(todo)
+
+    # -- ingest without HTTP (replay, tests)
+    def ingest(self, payloads: Iterable[Any]) -> list[IngestResult]:
+        parsed = [parse_webhook(p) for p in payloads]
+        results = self.store.store([p for p in parsed if not p.empty])
+        self._on_committed(results)
+        return results
+
+    # -- retry / queue
+    def retry_media(self, media_ids: Iterable[int]) -> int:
+        """Reset the given media to pending (from failed or stranded pending) and enqueue them again."""
+        ids = list(media_ids)
+        if not ids:
+            return 0
+        with self.db.session() as s:
+            rows = s.execute(select(ChatMedia).where(
+                ChatMedia.id.in_(ids), ChatMedia.processing_status.in_([MediaStatus.FAILED, MediaStatus.PENDING])
+            )).scalars().all()
+            for m in rows:
+                meta = dict(m.meta or {})
+                meta.update(attempts=0, retried_at=utcnow().isoformat())
+                meta.pop("next_attempt_at", None)
+                m.meta = meta
+                m.processing_status = MediaStatus.PENDING
+            chosen = [m.id for m in rows]
+        self.queue.enqueue_many(chosen)
+        for mid in chosen:
+            self.events.emit(MediaStatusChanged(mid, MediaStatus.PENDING))
+        return len(chosen)
+
+    def retry_failed(self) -> int:
+        """Retry every failed media, and any pending one a flush left without a task."""
+        with self.db.session() as s:
+            ids = list(s.execute(select(ChatMedia.id).where(
+                ChatMedia.processing_status.in_([MediaStatus.FAILED, MediaStatus.PENDING]))).scalars())
+        return self.retry_media(ids)
+
+    def flush_queue(self) -> int:
+        """Empty the queue; media rows stay pending so Retry (or the next start) brings them back."""
+        n = self.queue.flush()
+        with self.db.session() as s:
+            s.execute(update(ChatMedia).where(ChatMedia.processing_status == MediaStatus.PROCESSING)
+                      .values(processing_status=MediaStatus.PENDING))
+        log.warning("queue flushed: %d tasks dropped; their media stay pending", n)
+        return n
+
+    def pause_workers(self) -> None:
+        self.queue.pause()
+
+    def resume_workers(self) -> None:
+        self.queue.resume()
+
+    @property
+    def workers_paused(self) -> bool:
+        return self.queue.paused
+
+    def queue_length(self) -> int:
+        return self.queue.pending_count()
+
+    def workers_alive(self) -> int:
+        return self.queue.workers_alive()
+
+    # -- health and metrics
+    def health_check(self) -> HealthReport:
+        running = self.queue is not None and self.queue.workers_alive() > 0
+        report = run_health_check(self.db, self.storage, queue_length=self.queue.pending_count(),
+                                  workers_alive=self.queue.workers_alive(), workers_expected=running)
+        from engine.events import HealthChanged
+
+        self.events.emit(HealthChanged(ok=report.ok, report=report))
+        return report
+
+    def health_summary(self) -> dict[str, Any]:
+        """What /healthz answers: listener, queue, workers, database, the last health check."""
+        from engine.health import last_report
+
+        db_ok = True
+        try:
+            last = last_report(self.db)
+        except Exception as exc:  # the database itself is the thing being checked here
+            db_ok, last = False, None
+            log.warning("database check failed: %s", exc)
+        return {
+            "status": "ok" if db_ok else "error",
+            "database": "ok" if db_ok else "error",
+            "queue_length": self.queue.pending_count(),
+            "workers_alive": self.queue.workers_alive(),
+            "workers_paused": self.queue.paused,
+            "health": last.to_dict() if last else None,
+        }
+
+    def metrics(self) -> Metrics:
+        return collect_metrics(self.db)
+
+    # -- maintenance (safe while running: workers pause, caches reset)
+    def backup(self) -> Path:
+        return backups.backup_database(self.cfg.db_path, self.cfg.backups_dir, label="manual")
+
+    def _maintenance(self, fn):
+        was_paused = self.queue.paused if self.queue else True
+        if self.queue:
+            self.queue.pause()
+        try:
+            if self.db:
+                self.db.dispose()
+            return fn()
+        finally:
+            if self.store:
+                self.store.clear_cache()
+            if self.queue and not was_paused:
+                self.queue.resume()
+
+    def migrate(self) -> migrations.MigrationResult:
+        return self._maintenance(lambda: migrations.migrate(self.cfg))
+
+    def rollback(self) -> migrations.MigrationResult:
+        return self._maintenance(lambda: migrations.rollback(self.cfg))
+
+    def restore(self, backup_file: Path) -> Path | None:
+        if self.cfg.database_url:
+            raise DatabaseError("restore works on the embedded SQLite database only")
+        return self._maintenance(lambda: backups.restore_database(Path(backup_file), self.cfg.db_path,
+                                                                  self.cfg.backups_dir))

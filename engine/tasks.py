@@ -1,0 +1,150 @@
+"""The task engine: Huey as transport only (the `chat_media` row is the truth).
+
+SqliteHuey in `{data_dir}/queue.db` by default, RedisHuey with MEDIADESK_REDIS_URL. The consumer runs
+in-process on worker threads (`mediadesk serve`, the console) or alone (`mediadesk worker`). In-process
+enqueues wake the idle workers at once instead of waiting for their next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.api import Huey
+from huey.consumer import Consumer, Worker
+
+from engine.config import Config
+
+log = logging.getLogger(__name__)
+MEDIA_PRIORITY = 100  # downloads go ahead of housekeeping
+HOUSEKEEPING_PRIORITY = 0
+IDLE_POLL_S = 0.5  # poll interval when idle; in-process enqueues wake workers sooner
+
+
+def make_huey(cfg: Config) -> Huey:
+    if cfg.redis_url:
+        return RedisHuey("mediadesk", url=cfg.redis_url, results=False)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("mediadesk", filename=str(cfg.queue_path), results=False, timeout=15)
+
+
+class _Gate:
+    """Pause/resume for workers plus a wake-up signal for idle ones."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.running.set()
+        self.wake = threading.Condition()
+
+    def notify(self) -> None:
+        with self.wake:
+            self.wake.notify_all()
+
+
+class _WakeableWorker(Worker):
+    gate: _Gate
+
+    def sleep(self) -> None:
+        # Huey backs off to max_delay when idle; we wait on the gate instead so an enqueue wakes us.
+        if self.delay > self.max_delay:
+            self.delay = self.max_delay
+        with self.gate.wake:
+            self.gate.wake.wait(self.delay)
+        self.delay *= self.backoff
+
+    def loop(self, now=None) -> None:
+        while not self.gate.running.wait(0.2):
+            if self.stop_flag.is_set():
+                return
+        super().loop(now)
+
+
+class TaskQueue:
+    """The engine's queue: `enqueue_download`, `schedule_download`, periodic health, pause/resume."""
+
+    def __init__(self, cfg: Config, *, download: Callable[[int], object],
+                 health_check: Callable[[], object] | None = None) -> None:
+        self.cfg = cfg
+        self.huey = make_huey(cfg)
+        self._gate = _Gate()
+        self._consumer: Consumer | None = None
+
+        @self.huey.task(priority=MEDIA_PRIORITY, name="download_media")
+        def download_media(media_id: int) -> None:
+            download(media_id)
+
+        self._download = download_media
+
+        if health_check is not None:
+            @self.huey.periodic_task(crontab(minute="*/5"), priority=HOUSEKEEPING_PRIORITY, name="health_check")
+            def periodic_health() -> None:
+                health_check()
+
+    # -- producing
+    def enqueue_download(self, media_id: int) -> None:
+        self._download(media_id)
+        self._gate.notify()
+
+    def enqueue_many(self, media_ids: list[int]) -> None:
+        for mid in media_ids:
+            self._download(mid)
+        if media_ids:
+            self._gate.notify()
+
+    def schedule_download(self, media_id: int, delay: float) -> None:
+        self._download.schedule((media_id,), delay=delay)
+
+    def pending_count(self) -> int:
+        return self.huey.pending_count()
+
+    def scheduled_count(self) -> int:
+        return self.huey.scheduled_count()
+
+    def flush(self) -> int:
+        """Empty the queue and the schedule; returns how many tasks were dropped."""
+        n = self.huey.pending_count() + self.huey.scheduled_count()
+        self.huey.flush()
+        return n
+
+    # -- consuming
+    def start_consumer(self, workers: int | None = None) -> None:
+        worker_cls = type("MediaDeskWorker", (_WakeableWorker,), {"gate": self._gate})
+        consumer_cls = type("MediaDeskConsumer", (Consumer,), {
+            "worker_class": worker_cls,
+            "_set_signal_handlers": lambda self: None,  # the host app owns signals
+        })
+        self._consumer = consumer_cls(
+            self.huey, workers=workers or self.cfg.workers, worker_type="thread", periodic=True,
+            initial_delay=0.05, backoff=1.5, max_delay=IDLE_POLL_S, scheduler_interval=1,
+            check_worker_health=False,
+        )
+        self._consumer.start()
+        log.info("download workers started: %d threads", workers or self.cfg.workers)
+
+    def stop_consumer(self, timeout: float = 30.0) -> None:
+        if self._consumer is None:
+            return
+        self._gate.running.set()
+        self._consumer.shutdown_timeout = timeout
+        self._consumer.stop(graceful=True)
+        self._gate.notify()
+        self._consumer = None
+
+    def workers_alive(self) -> int:
+        if self._consumer is None:
+            return 0
+        return sum(1 for _, t in self._consumer.worker_threads if t.is_alive())
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.running.is_set()
+
+    def pause(self) -> None:
+        """Workers finish the download they are on, then take no more until `resume()`."""
+        self._gate.running.clear()
+
+    def resume(self) -> None:
+        self._gate.running.set()
+        self._gate.notify()
