@@ -67,7 +67,6 @@ class MediaDeskEngine:
             self.queue.start_consumer()
         if listener:
             self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
-            self.writer.start()
             app = WebhookApp(self.writer, app_secret=self.cfg.app_secret, verify_token=self.cfg.verify_token,
                              max_body_bytes=self.cfg.max_body_bytes, health=self.health_summary)
             self.listener = ListenerThread(app, host=self.cfg.host, port=self.cfg.port)
@@ -77,9 +76,7 @@ class MediaDeskEngine:
         if self.listener:
             self.listener.stop()
             self.listener = None
-        if self.writer:
-            self.writer.stop()
-            self.writer = None
+        self.writer = None
         if self.queue:
             self.queue.stop_consumer()
         if self.db:

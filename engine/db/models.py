@@ -60,6 +60,7 @@ class Contact(Base):
     wa_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[created]
+    last_read_at: Mapped[datetime | None]  # when the owner last opened the chat: the unread count's start
 
     workspace: Mapped[Workspace] = relationship()
 

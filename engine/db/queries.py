@@ -1,5 +1,9 @@
-"""Read queries for the console and the CLI. They return plain frozen dataclasses (safe across threads)
-and load media eagerly: a conversation costs the same number of statements at 10 or 10,000 messages."""
+"""Read queries for the console and the CLI. They return plain frozen dataclasses (safe across threads).
+
+Both the chat list and a conversation cost a fixed number of statements, whatever their size: the
+chat list pages over a covering index, a conversation pages backwards from its newest message in one
+Core statement (no ORM identity map to fill, media joined in the same row).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
 
-from engine.db.models import Chat, ChatMedia, Contact, MediaStatus
+from engine.db.models import Chat, ChatMedia, Contact, MediaStatus, utcnow
+
+DEFAULT_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,17 @@ class MediaView:
 
     @classmethod
     def of(cls, m: ChatMedia) -> MediaView:
-        meta = m.meta or {}
-        return cls(id=m.id, status=str(m.processing_status), mime=m.type, name=m.name, size=m.size, path=m.path,
-                   location=m.location, error=meta.get("error"), reason=meta.get("reason"),
-                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=m.wa_media_id)
+        return cls.from_row(m.id, m.processing_status, m.type, m.name, m.size, m.path, m.location, m.meta,
+                            m.wa_media_id)
+
+    @classmethod
+    def from_row(cls, id: int, status: Any, mime: str | None, name: str | None, size: int | None,  # noqa: A002
+                 path: str | None, location: str | None, meta: dict[str, Any] | None,
+                 wa_media_id: str | None) -> MediaView:
+        meta = meta or {}
+        return cls(id=id, status=str(status), mime=mime, name=name, size=size, path=path,
+                   location=location or "local", error=meta.get("error"), reason=meta.get("reason"),
+                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id)
 
 
 @dataclass(frozen=True)
@@ -58,43 +71,109 @@ class ChatSummary:
     last_type: str | None
     messages: int
     failed_media: int
+    unread: int = 0
 
 
-def conversation(s: Session, contact_id: int, *, limit: int | None = None) -> list[MessageView]:
-    """A contact's messages, oldest first, media joined in the same statement."""
-    q = (select(Chat).options(joinedload(Chat.media)).where(Chat.contact_id == contact_id)
-         .order_by(Chat.created_at.desc(), Chat.id.desc()))
-    if limit:
-        q = q.limit(limit)
-    rows = s.execute(q).scalars().all()
-    out = [MessageView(id=c.id, wamid=c.wamid, direction=c.direction, type=c.type, body=c.body, status=c.status,
-                       created_at=c.created_at, meta=c.meta or {}, media=MediaView.of(c.media) if c.media else None)
-           for c in rows]
-    out.reverse()
-    return out
+_MESSAGE_COLUMNS = (
+    Chat.id, Chat.wamid, Chat.direction, Chat.type, Chat.body, Chat.status, Chat.created_at, Chat.meta,
+    ChatMedia.id, ChatMedia.processing_status, ChatMedia.type, ChatMedia.name, ChatMedia.size, ChatMedia.path,
+    ChatMedia.location, ChatMedia.meta, ChatMedia.wa_media_id,
+)
+
+
+def _message_of(r: Any) -> MessageView:
+    media = MediaView.from_row(*r[8:17]) if r[8] is not None else None
+    return MessageView(id=r[0], wamid=r[1], direction=r[2], type=r[3], body=r[4], status=r[5], created_at=r[6],
+                       meta=r[7] or {}, media=media)
+
+
+def conversation(s: Session, contact_id: int, *, limit: int | None = DEFAULT_PAGE,
+                 before: tuple[datetime, int] | None = None,
+                 after: tuple[datetime, int] | None = None) -> list[MessageView]:
+    """A page of a contact's messages, oldest first, media joined in the same single statement.
+
+    Without `before`/`after` it is the newest `limit` messages; `before=(created_at, id)` pages back
+    into history (scrolling up), `after=` picks up what arrived since (live updates). `limit=None`
+    reads everything (exports, the CLI).
+    """
+    q = select(*_MESSAGE_COLUMNS).outerjoin(ChatMedia, ChatMedia.id == Chat.media_id).where(
+        Chat.contact_id == contact_id)
+    if before is not None:
+        q = q.where(tuple_(Chat.created_at, Chat.id) < tuple_(*before))
+    if after is not None:
+        q = q.where(tuple_(Chat.created_at, Chat.id) > tuple_(*after))
+        q = q.order_by(Chat.created_at, Chat.id)
+        return [_message_of(r) for r in s.execute(q.limit(limit) if limit else q)]
+    q = q.order_by(Chat.created_at.desc(), Chat.id.desc())
+    rows = [_message_of(r) for r in s.execute(q.limit(limit) if limit else q)]
+    rows.reverse()
+    return rows
 
 
 def media(s: Session, media_id: int) -> MediaView | None:
-    m = s.get(ChatMedia, media_id)
-    return MediaView.of(m) if m else None
+    r = s.execute(select(*_MESSAGE_COLUMNS[8:]).where(ChatMedia.id == media_id)).first()
+    return MediaView.from_row(*r) if r else None
+
+
+def media_many(s: Session, media_ids: list[int]) -> dict[int, MediaView]:
+    """Several media in one statement (a burst of status events becomes one read)."""
+    if not media_ids:
+        return {}
+    rows = s.execute(select(*_MESSAGE_COLUMNS[8:]).where(ChatMedia.id.in_(media_ids)))
+    return {r[0]: MediaView.from_row(*r) for r in rows}
 
 
 def chat_summaries(s: Session, *, search: str | None = None, limit: int = 500, offset: int = 0) -> list[ChatSummary]:
-    """One row per contact, most recent conversation first, in two statements whatever the page size."""
-    last = (select(Chat.contact_id.label("cid"), func.max(Chat.id).label("last_id"), func.count().label("n"),
-                   func.sum((ChatMedia.processing_status == MediaStatus.FAILED).cast(int)).label("failed"))
-            .outerjoin(ChatMedia, ChatMedia.id == Chat.media_id)
-            .where(Chat.contact_id.is_not(None)).group_by(Chat.contact_id).subquery())
-    q = (select(Contact.id, Contact.name, Contact.wa_id, Chat.created_at, Chat.body, Chat.type, last.c.n,
-                last.c.failed)
-         .join(last, last.c.cid == Contact.id).join(Chat, Chat.id == last.c.last_id))
+    """One row per contact, most recent conversation first, in two statements whatever the page size.
+
+    The first statement orders contacts by their newest message using only the (contact_id,
+    created_at) index; the second fills in the page: last message, counts, unread and failed media,
+    each a correlated lookup bounded by the page, so page 500 costs what page 1 costs.
+    """
+    order = (select(Chat.contact_id.label("cid"), func.max(Chat.created_at).label("last_at"))
+             .where(Chat.contact_id.is_not(None)).group_by(Chat.contact_id))
     if search:
-        like = f"%{search}%"
-        q = q.where(or_(Contact.name.ilike(like), Contact.wa_id.ilike(like)))
-    q = q.order_by(Chat.created_at.desc(), Contact.id.desc()).limit(limit).offset(offset)
-    return [ChatSummary(contact_id=r[0], name=r[1], wa_id=r[2], last_at=r[3], last_preview=r[4], last_type=r[5],
-                        messages=int(r[6] or 0), failed_media=int(r[7] or 0)) for r in s.execute(q)]
+        like = f"%{search.strip()}%"
+        matching = select(Contact.id).where(or_(Contact.name.ilike(like), Contact.wa_id.ilike(like)))
+        order = order.where(Chat.contact_id.in_(matching))
+    order = order.order_by(func.max(Chat.created_at).desc(), Chat.contact_id.desc()).limit(limit).offset(offset)
+    page = [(r.cid, r.last_at) for r in s.execute(order)]
+    if not page:
+        return []
+    ids = [cid for cid, _ in page]
+    last_id = (select(Chat.id).where(Chat.contact_id == Contact.id)
+               .order_by(Chat.created_at.desc(), Chat.id.desc()).limit(1).scalar_subquery())
+    n = select(func.count()).where(Chat.contact_id == Contact.id).scalar_subquery()
+    unread = select(func.count()).where(
+        Chat.contact_id == Contact.id, Chat.direction == "in",
+        or_(Contact.last_read_at.is_(None), Chat.created_at > Contact.last_read_at)).scalar_subquery()
+    failed = (select(func.count()).select_from(Chat).join(ChatMedia, ChatMedia.id == Chat.media_id)
+              .where(Chat.contact_id == Contact.id, ChatMedia.processing_status == MediaStatus.FAILED)
+              .scalar_subquery())
+    details = select(Contact.id, Contact.name, Contact.wa_id, last_id.label("last_id"), n, unread,
+                     failed).where(Contact.id.in_(ids)).subquery()
+    q = (select(details, Chat.created_at, Chat.body, Chat.type)
+         .join(Chat, Chat.id == details.c.last_id))
+    by_id = {r[0]: r for r in s.execute(q)}
+    out = []
+    for cid, _ in page:
+        r = by_id.get(cid)
+        if r is None:  # deleted between the two statements
+            continue
+        out.append(ChatSummary(contact_id=cid, name=r[1], wa_id=r[2], last_at=r[7], last_preview=r[8],
+                               last_type=r[9], messages=int(r[4] or 0), unread=int(r[5] or 0),
+                               failed_media=int(r[6] or 0)))
+    return out
+
+
+def mark_read(s: Session, contact_id: int, *, at: datetime | None = None) -> None:
+    """The owner has seen this chat: its unread count starts again from now."""
+    s.execute(update(Contact).where(Contact.id == contact_id).values(last_read_at=at or utcnow()))
 
 
 def failed_media_ids(s: Session) -> list[int]:
     return list(s.execute(select(ChatMedia.id).where(ChatMedia.processing_status == MediaStatus.FAILED)).scalars())
+
+
+__all__ = ["ChatSummary", "MediaView", "MessageView", "chat_summaries", "conversation", "failed_media_ids",
+           "mark_read", "media", "media_many"]

@@ -30,7 +30,7 @@ class ListenerThread:
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", http="httptools",
-            loop="asyncio", timeout_keep_alive=30, server_header=False, date_header=False,
+            loop="auto", timeout_keep_alive=30, server_header=False, date_header=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="mediadesk-listener", daemon=True)

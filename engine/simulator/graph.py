@@ -131,6 +131,9 @@ class CloudSimulator:
     >>> with CloudSimulator() as sim:
     ...     sim.add_media("1234", "image/jpeg")
     ...     graph_url = sim.base_url  # point the engine's graph_url here, token sim.access_token
+
+    `version` is only what clients are told to use: any `vNN.N` path segment is served, as Graph
+    serves every supported version.
     """
 
     def __init__(self, *, access_token: str = DEFAULT_ACCESS_TOKEN, url_ttl: float = DEFAULT_URL_TTL,
@@ -240,9 +243,9 @@ class CloudSimulator:
                 counter.clear()
 
     # used by the request handler -----------------------------------------------------------------
-    def _count(self, counter: Counter[str], media_id: str) -> int:
+    def _count(self, counter: Counter[str], media_id: str, delta: int = 1) -> int:
         with self._lock:
-            counter[media_id] += 1
+            counter[media_id] += delta
             return counter[media_id]
 
     def _lookup(self, media_id: str) -> SimulatedMedia | None:
@@ -358,9 +361,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
             return self._json(404, graph_error(404, media_id=media_id))
         if attempt <= media.fault.dl_fail_first:
             return self._json(500, graph_error(500))
-        if self._stream(media):
-            sim._count(sim.downloads_completed, media_id)
-        return None
+        return self._stream(media)
 
     # helpers ---------------------------------------------------------------------------------------
     def _authorized(self) -> bool:
@@ -375,25 +376,36 @@ class _GraphHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, media: SimulatedMedia) -> bool:
-        """Send the body, honouring slow and truncate faults; True when every byte went out."""
-        fault = media.fault
+    def _stream(self, media: SimulatedMedia) -> None:
+        """Send the body, honouring slow and truncate faults, and count it once it is all out.
+
+        The completion is counted just before the last bytes are written, so a client holding the
+        whole body always finds the counter already moved; a failed last write takes it back.
+        """
+        sim, fault = self.simulator, media.fault
         limit = media.file_size // 2 if fault.truncate else media.file_size
         chunk = max(512, fault.slow_bps // 20) if fault.slow_bps else _CHUNK  # ~20 writes a second
         self.send_response(200)
         self.send_header("Content-Type", media.mime)
         self.send_header("Content-Length", str(media.file_size))  # truncate still promises it all
+        if media.file_size == 0:
+            sim._count(sim.downloads_completed, media.media_id)
         self.end_headers()
-        try:
-            for piece in media.chunks(limit, chunk):
+        sent = 0
+        for piece in media.chunks(limit, chunk):
+            sent += len(piece)
+            last = sent == media.file_size
+            if last:
+                sim._count(sim.downloads_completed, media.media_id)
+            try:
                 self.wfile.write(piece)
-                if fault.slow_bps and self.simulator._stopping.wait(len(piece) / fault.slow_bps):
-                    self.close_connection = True
-                    return False
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the downloader gave up or died mid-file
-            return False
+            except OSError:  # the downloader gave up, timed out or died mid-file
+                if last:
+                    sim._count(sim.downloads_completed, media.media_id, -1)
+                self.close_connection = True
+                return
+            if fault.slow_bps and sent < limit and sim._stopping.wait(len(piece) / fault.slow_bps):
+                self.close_connection = True  # shutting down: abandon the trickle
+                return
         if fault.truncate:
             self.close_connection = True  # hang up short of the promised Content-Length
-            return False
-        return True

@@ -121,10 +121,10 @@ def test_a_removed_media_stops_being_served(sim, http):
 
 
 def test_the_download_url_expires(sim, http):
-    sim.add_media("1005", "image/jpeg", ttl=0.3)
+    sim.add_media("1005", "image/jpeg", ttl=0.5)
     url = metadata(sim, http, "1005").json()["url"]
     assert http.get(url, timeout=5).status_code == 200
-    time.sleep(0.35)
+    time.sleep(0.55)
     assert http.get(url, timeout=5).status_code == 404
     assert http.get(metadata(sim, http, "1005").json()["url"], timeout=5).status_code == 200  # fresh URL
 
