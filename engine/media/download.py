@@ -221,7 +221,8 @@ def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
     delays = p.cfg.retry_delays
     message, reason = str(exc), exc.reason
     if _expired_at_meta(job) and reason in ("gone", "expired", "server"):
-        exc = PermanentMediaError("expired at Meta: WhatsApp keeps received media for 7 days only", reason="expired_at_meta")
+        exc = PermanentMediaError("expired at Meta: WhatsApp keeps received media for 7 days only",
+                                  reason="expired_at_meta")
         message, reason = str(exc), exc.reason
     retry = isinstance(exc, TransientMediaError) and job.attempt <= len(delays)
     now = utcnow()
