@@ -36,9 +36,19 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table (copy, DROP, rename). With foreign keys on, dropping `contacts` or
+        # `chat_media` fires ON DELETE SET NULL / CASCADE on every chat and attempt pointing at it: data lost.
+        # The pragma is ignored inside a transaction, so it is set (and committed) before Alembic begins one.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

@@ -29,7 +29,8 @@ def sanitize_filename(name: str | None, *, fallback: str = "file") -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    if stem.upper() in _RESERVED or name.upper() in _RESERVED:
+    # Windows treats "NUL.tar.gz" like "NUL": the part before the first dot decides.
+    if name.split(".", 1)[0].rstrip(" ").upper() in _RESERVED:
         stem = f"_{stem}"
     name = f"{stem}.{ext}" if ext and stem else (stem or ext)
     if len(name) > MAX_NAME:

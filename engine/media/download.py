@@ -87,7 +87,9 @@ def _claim(p: Pipeline, media_id: int) -> _Job | None:
 
 def _storage_key(job: _Job, ext: str) -> str:
     stem = Path(job.name).stem if job.name else (job.kind or "media")
-    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("_")[:80] or "media"
+    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("_")[:80]
+    # 80 letters can be 320 bytes; a file name (plus the temp suffix) must stay under 255 bytes.
+    stem = stem.encode()[:120].decode("utf-8", "ignore") or "media"
     # The media id makes the name unique and stable: a repeated attempt lands on the same file.
     return (f"uploads/media/whatsapp/{job.workspace_id}/{job.created_at:%Y}/{job.created_at:%m}/"
             f"{stem}-{job.media_id}.{ext}")

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
@@ -13,7 +14,8 @@ from engine.errors import StorageError
 from engine.storage.base import StoredFile
 
 CACHE_CONTROL = "max-age=31536000"
-_BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# upload_file wraps a refused PUT in boto3's own S3UploadFailedError (a Boto3Error), not a botocore error.
+_BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, boto3.exceptions.Boto3Error)
 
 
 class S3Storage:

@@ -1,0 +1,487 @@
+"""The main window: chats on the left, the conversation on the right, menus, views and the status bar.
+
+It wires parts together and decides what a click means; the models own the data, the delegates paint,
+`Maintenance` runs the Database and Queue menus, `EngineStatusBar` keeps the figures current.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.bridge import EngineBridge
+from console.bubbles import MessageDelegate
+from console.chat_list import ChatListDelegate, ChatListModel, ContactIdRole, SummaryRole, avatar_color
+from console.conversation import MessageListModel
+from console.conversation_view import ConversationView
+from console.maintenance import Maintenance
+from console.status_bar import EngineStatusBar
+from console.tasks import run_task
+from console.thumbnails import ThumbnailCache
+from console.wording import initials, phone
+from engine import Config, MediaStatusChanged
+from engine.db.queries import ChatSummary, MessageView
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("Chats", "Health", "Charts", "Logs")
+
+
+class ConversationHeader(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversationHeader")
+        self.setFixedHeight(60)
+        self.avatar = QLabel(self)
+        self.avatar.setFixedSize(40, 40)
+        self.avatar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.name = QLabel(self)
+        self.name.setObjectName("headerName")
+        self.detail = QLabel(self)
+        self.detail.setObjectName("headerDetail")
+        text = QVBoxLayout()
+        text.setSpacing(0)
+        text.addWidget(self.name)
+        text.addWidget(self.detail)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(16, 8, 16, 8)
+        row.addWidget(self.avatar)
+        row.addSpacing(8)
+        row.addLayout(text, 1)
+
+    def show_chat(self, chat: ChatSummary) -> None:
+        color = avatar_color(chat.wa_id).name()
+        self.avatar.setStyleSheet(f"background: {color}; color: white; border-radius: 20px; font-weight: bold;")
+        self.avatar.setText(initials(chat.name, chat.wa_id))
+        self.name.setText(chat.name or phone(chat.wa_id))
+        failed = f"  ·  {chat.failed_media} failed media" if chat.failed_media else ""
+        self.detail.setText(f"{phone(chat.wa_id)}  ·  {chat.messages} messages{failed}")
+
+
+class MainWindow(QMainWindow):
+    chat_opened = Signal(int)  # contact id, once its messages are shown
+
+    def __init__(self, engine: Any, bridge: EngineBridge, cfg: Config, *, log_path: Path | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.bridge = bridge
+        self.cfg = cfg
+        self.log_path = log_path or cfg.logs_dir / "mediadesk.log"
+        self.setWindowTitle("MediaDesk")
+        self.resize(1280, 800)
+        self._views: dict[str, QWidget] = {}
+        self._tray: Any = None
+        self._last_health_ok: bool | None = None
+
+        self.chats = ChatListModel(engine, self)
+        self.messages = MessageListModel(engine, self)
+        self.thumbnails = ThumbnailCache(self._read_media, parent=self)
+        self.message_delegate = MessageDelegate(self.thumbnails)
+
+        self.status = EngineStatusBar(engine, self)
+        self.setStatusBar(self.status)
+        self.maintenance = Maintenance(engine, self, self.status)
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self._build_chats_page())
+        self._views["Chats"] = self.stack.widget(0)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.banner = self._build_banner()
+        column.addWidget(self.banner)
+        column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self._build_menus()
+        self.setStyleSheet(STYLE)
+
+        bridge.media_status_changed.connect(self._on_media_status)
+        bridge.messages_stored.connect(self._on_messages_stored)
+        bridge.health_changed.connect(self._on_health)
+        bridge.message.connect(self._on_message)
+        self.message_delegate.action.connect(self.on_media_action)
+        self.maintenance.data_replaced.connect(self.reload)
+        self.chats.loaded.connect(self._chats_loaded)
+        self.chats.load_failed.connect(lambda text: self.status.showMessage(text, 15_000))
+        self.messages.load_failed.connect(lambda text: self.status.showMessage(text, 15_000))
+        self.messages.loaded.connect(self._chat_loaded)
+        # Messages arrive in bursts: reload the list once per burst, not once per webhook.
+        self._reload_timer = QTimer(self, singleShot=True, interval=400)
+        self._reload_timer.timeout.connect(self._reload_after_store)
+
+    # -- building
+    def _build_chats_page(self) -> QWidget:
+        left = QWidget(self)
+        left.setObjectName("chatPanel")
+        col = QVBoxLayout(left)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        title = QLabel("Chats", left)
+        title.setObjectName("panelTitle")
+        self.search = QLineEdit(left)
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText("Search by name or number")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(lambda: self.chats.set_search(self.search.text()))
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.chat_list = QListView(left)
+        self.chat_list.setObjectName("chatList")
+        self.chat_list.setModel(self.chats)
+        self.chat_list.setItemDelegate(ChatListDelegate(self.chat_list))
+        self.chat_list.setUniformItemSizes(True)  # 100,000 rows without asking the delegate for each
+        self.chat_list.setMouseTracking(True)
+        self.chat_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.chat_list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.chat_list.setFrameShape(QFrame.Shape.NoFrame)
+        self.chat_list.selectionModel().currentChanged.connect(self._on_chat_selected)
+        search_box = QWidget(left)
+        sb = QVBoxLayout(search_box)
+        sb.setContentsMargins(12, 6, 12, 8)
+        sb.addWidget(self.search)
+        col.addWidget(title)
+        col.addWidget(search_box)
+        col.addWidget(self.chat_list, 1)
+        left.setMinimumWidth(300)
+
+        right = QWidget(self)
+        rcol = QVBoxLayout(right)
+        rcol.setContentsMargins(0, 0, 0, 0)
+        rcol.setSpacing(0)
+        self.header = ConversationHeader(right)
+        self.conversation = ConversationView(self.messages, self.message_delegate, right)
+        self.empty = QLabel("MediaDesk\n\nSelect a chat to see its messages and media.", right)
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.right_stack = QStackedWidget(right)
+        convo = QWidget(right)
+        cc = QVBoxLayout(convo)
+        cc.setContentsMargins(0, 0, 0, 0)
+        cc.setSpacing(0)
+        cc.addWidget(self.header)
+        cc.addWidget(self.conversation, 1)
+        self.right_stack.addWidget(self.empty)
+        self.right_stack.addWidget(convo)
+        rcol.addWidget(self.right_stack)
+
+        split = QSplitter(self)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([380, 900])
+        split.setChildrenCollapsible(False)
+        split.setHandleWidth(1)
+        return split
+
+    def _build_banner(self) -> QFrame:
+        banner = QFrame(self)
+        banner.setObjectName("banner")
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(16, 6, 8, 6)
+        self.banner_text = QLabel(banner)
+        self.banner_text.setWordWrap(True)
+        close = QPushButton("Dismiss", banner)
+        close.setFlat(True)
+        close.clicked.connect(banner.hide)
+        row.addWidget(self.banner_text, 1)
+        row.addWidget(close)
+        banner.hide()
+        return banner
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        m = self.maintenance
+
+        def add(menu: Any, text: str, slot: Any, shortcut: str | QKeySequence | None = None) -> QAction:
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            return action
+
+        file_menu = bar.addMenu("&File")
+        self.settings_action = add(file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        file_menu.addSeparator()
+        add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        db = bar.addMenu("&Database")
+        self.backup_action = add(db, "&Backup now", m.backup_now)
+        self.restore_action = add(db, "&Restore…", lambda: m.restore())
+        db.addSeparator()
+        self.migrate_action = add(db, "&Migrate to latest", m.migrate)
+        self.rollback_action = add(db, "Roll &back one revision", m.rollback)
+
+        queue = bar.addMenu("&Queue")
+        self.retry_all_action = add(queue, "&Retry all failed", m.retry_all)
+        self.pause_action = add(queue, "&Pause workers", lambda checked: m.set_paused(checked))
+        self.pause_action.setCheckable(True)
+        m.finished.connect(self._maintenance_finished)
+        queue.addSeparator()
+        self.flush_action = add(queue, "&Flush queue", m.flush)
+
+        view = bar.addMenu("&View")
+        group = QActionGroup(self)
+        self.view_actions: dict[str, QAction] = {}
+        for i, name in enumerate(VIEWS, start=1):
+            action = add(view, name, lambda _c=False, n=name: self.show_view(n), f"Ctrl+{i}")
+            action.setCheckable(True)
+            group.addAction(action)
+            self.view_actions[name] = action
+        self.view_actions["Chats"].setChecked(True)
+
+        help_menu = bar.addMenu("&Help")
+        add(help_menu, "&About MediaDesk", self.about)
+        add(help_menu, "Open &data folder", self.open_data_folder)
+
+    # -- life cycle
+    def engine_ready(self) -> None:
+        """The engine is open and running: load data, start the status bar."""
+        self.chats.reload()
+        self.status.start()
+
+    def show_banner(self, text: str) -> None:
+        self.banner_text.setText(text)
+        self.banner.show()
+
+    def reload(self) -> None:
+        self.chats.reload()
+        if self.messages.contact_id is not None:
+            self.messages.open_chat(self.messages.contact_id)
+
+    def closeEvent(self, event: Any) -> None:
+        self.status.stop()
+        self.conversation.stop()
+        self._reload_timer.stop()
+        super().closeEvent(event)
+
+    # -- chats
+    def _on_chat_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        chat: ChatSummary = current.data(SummaryRole)
+        self.header.show_chat(chat)
+        self.right_stack.setCurrentIndex(1)
+        if chat.contact_id != self.messages.contact_id:
+            self.messages.open_chat(chat.contact_id)
+
+    def select_chat(self, contact_id: int) -> bool:
+        row = self.chats.row_of(contact_id)
+        if row < 0:
+            return False
+        index = self.chats.index(row)
+        self.chat_list.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.chat_list.scrollTo(index)
+        return True
+
+    def _chat_loaded(self) -> None:
+        cid = self.messages.contact_id
+        if cid is not None:
+            self.chats.mark_read(cid)
+            self.chat_opened.emit(cid)
+
+    def _chats_loaded(self) -> None:
+        # keep the open chat selected across reloads (a reset clears the selection)
+        cid = self.messages.contact_id
+        if cid is not None:
+            row = self.chats.row_of(cid)
+            if row >= 0:
+                index = self.chats.index(row)
+                self.chat_list.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                self.chat_list.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.header.show_chat(self.chats.summary(row))
+
+    # -- engine events
+    def _on_media_status(self, event: MediaStatusChanged) -> None:
+        if event.status == "pending":
+            self.thumbnails.forget(event.media_id)
+        self.messages.on_media_status(event)
+        if event.status in ("failed", "completed"):
+            self._reload_timer.start()  # the failed-media badges change
+
+    def _on_messages_stored(self, _event: Any) -> None:
+        self._reload_timer.start()
+        self.messages.load_newer()
+
+    def _reload_after_store(self) -> None:
+        self.chats.reload()
+
+    def _on_health(self, event: Any) -> None:
+        self.status.refresh()
+        if event.ok is False and self._last_health_ok is not False:
+            problems = [f.detail for f in event.report.findings if not f.ok]
+            self.notify("MediaDesk health check", "; ".join(problems) or "Something needs attention")
+        self._last_health_ok = event.ok
+
+    def _on_message(self, level: str, text: str) -> None:
+        self.status.showMessage(text, 15_000)
+        if level == "error":
+            QMessageBox.warning(self, "MediaDesk", text)
+
+    def notify(self, title: str, text: str) -> None:
+        if self._tray is None:
+            module = _optional("console.tray")
+            self._tray = module.TrayNotifier(self) if module else False
+        if self._tray:
+            self._tray.notify(title, text)
+        else:
+            self.status.showMessage(f"{title}: {text}", 30_000)
+
+    def _maintenance_finished(self, action: str, _result: Any) -> None:
+        if action in ("Pause workers", "Resume workers"):
+            paused = action == "Pause workers"
+            self.pause_action.setChecked(paused)
+            self.pause_action.setText("Resume workers" if paused else "Pause workers")
+
+    # -- media actions from the bubbles
+    def _read_media(self, path: str) -> bytes:
+        return self.engine.storage.read_bytes(path)
+
+    def on_media_action(self, name: str, msg: MessageView) -> None:
+        media = msg.media
+        if name == "map":
+            loc = (msg.meta or {}).get("location") or {}
+            QDesktopServices.openUrl(QUrl(f"https://www.openstreetmap.org/?mlat={loc.get('latitude')}"
+                                          f"&mlon={loc.get('longitude')}#map=17/{loc.get('latitude')}/"
+                                          f"{loc.get('longitude')}"))
+            return
+        if media is None:
+            return
+        if name == "retry":
+            self.thumbnails.forget(media.id)
+            self.messages.retry(media.id)
+            self.status.showMessage(f"Downloading {media.name or msg.type} again…", 5000)
+        elif name == "view":
+            from console.image_viewer import ImageViewer
+
+            path = media.path
+            ImageViewer(lambda: self._read_media(path), title=media.name or "Photo", parent=self).show()
+        elif name in ("play", "open", "folder"):
+            self._with_local_file(msg, name)
+
+    def _with_local_file(self, msg: MessageView, name: str) -> None:
+        """Media on S3 has no local path: fetch a copy to a temp file first (off the GUI thread)."""
+        media = msg.media
+        local = self.engine.storage.local_path(media.path) if media.path else None
+        if local is not None:
+            self._open_local(msg, name, Path(local))
+            return
+        path = media.path
+
+        def fetch() -> Path:
+            suffix = Path(media.name or "").suffix or ""
+            with tempfile.NamedTemporaryFile(prefix="mediadesk-", suffix=suffix, delete=False) as fh:
+                fh.write(self._read_media(path))
+                return Path(fh.name)
+
+        run_task(fetch, lambda p: self._open_local(msg, name, p),
+                 lambda exc: self.status.showMessage(f"Could not fetch the file: {exc}", 15_000))
+
+    def _open_local(self, msg: MessageView, name: str, path: Path) -> None:
+        if name == "play":
+            from console.media_player import MediaPlayerDialog
+
+            MediaPlayerDialog(path, title=msg.media.name or msg.type.capitalize(), video=msg.type == "video",
+                              parent=self).show()
+        elif name == "open":
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        elif name == "folder":
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+    # -- views
+    def show_view(self, name: str) -> None:
+        widget = self._views.get(name) or self._create_view(name)
+        self._views[name] = widget
+        self.stack.setCurrentWidget(widget)
+        self.view_actions[name].setChecked(True)
+        if hasattr(widget, "refresh"):
+            widget.refresh()
+
+    def _create_view(self, name: str) -> QWidget:
+        widget: QWidget | None = None
+        if name == "Health":
+            module = _optional("console.health_view")
+            widget = module.HealthView(self.engine, self) if module else None
+        elif name == "Charts":
+            module = _optional("console.charts_view")
+            widget = module.ChartsView(self.engine.metrics, self) if module else None
+        elif name == "Logs":
+            module = _optional("console.logs_view")
+            widget = module.LogsView(self.log_path, self) if module else None
+        if widget is None:
+            widget = QLabel(f"The {name} view is not available in this build.", self)
+            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(widget)
+        return widget
+
+    # -- File and Help
+    def open_settings(self) -> None:
+        module = _optional("console.settings_dialog")
+        if module is None:
+            QMessageBox.information(self, "Settings", "The settings dialog is not available in this build.")
+            return
+        dialog = module.SettingsDialog(self.cfg, self, engine=self.engine)
+        if dialog.exec():
+            self.cfg = dialog.result_config()
+            self.status.showMessage("Settings saved. Listener and storage changes apply at the next start.", 15_000)
+
+    def about(self) -> None:
+        from engine.cli import version
+
+        QMessageBox.about(self, "About MediaDesk",
+                          f"<b>MediaDesk {version()}</b><p>Every WhatsApp media file, kept.</p>"
+                          f"<p>Data folder: {self.cfg.data_dir}</p>")
+
+    def open_data_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.cfg.data_dir)))
+
+    def contact_ids(self) -> list[int]:
+        return [self.chats.index(r).data(ContactIdRole) for r in range(self.chats.rowCount())]
+
+
+def _optional(module: str) -> Any:
+    """A view written alongside this window; the window still works (with a note) if it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        log.warning("%s is not available: %s", module, exc)
+        return None
+
+
+STYLE = """
+QMainWindow { background: #ffffff; }
+#chatPanel { background: #ffffff; border-right: 1px solid #e9edef; }
+#panelTitle { font-size: 20px; font-weight: 600; color: #111b21; padding: 14px 16px 4px 16px; }
+#search { background: #f0f2f5; border: none; border-radius: 8px; padding: 7px 12px; color: #111b21; }
+#chatList { background: #ffffff; border: none; outline: 0; }
+#conversationHeader { background: #f0f2f5; border-bottom: 1px solid #e9edef; }
+#headerName { font-size: 15px; font-weight: 600; color: #111b21; }
+#headerDetail { color: #667781; }
+#emptyState { background: #f0f2f5; color: #667781; font-size: 15px; }
+#banner { background: #fff5c4; border-bottom: 1px solid #f0e2a0; }
+QSplitter::handle { background: #e9edef; }
+QStatusBar { background: #f0f2f5; color: #54656f; }
+"""

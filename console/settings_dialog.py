@@ -1,0 +1,545 @@
+"""Settings (SPEC section 6): what goes where, and a clear word at each field that cannot work.
+
+Non-secret settings go to a flat TOML file, secrets to the OS keyring (never the file, never shown back),
+and the workspace's names and ids to its row in the database. Keyring, S3 and database calls can all
+block, so they run off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.tasks import run_task
+from engine import Config, ConfigError, MediaDeskError
+from engine import secrets as keyring_secrets
+
+log = logging.getLogger(__name__)
+ERROR_STYLE = "color: #c62828; font-size: 9pt;"
+NOTE_STYLE = "color: #666666; font-size: 9pt;"
+OK_STYLE = "color: #2e7d32; font-size: 9pt;"
+STORED_PLACEHOLDER = "•••• stored in keyring"
+# The keys this dialog owns in the TOML file; anything else there is kept as it was.
+TOML_KEYS = ("graph_version", "host", "port", "storage", "s3_bucket", "s3_region", "s3_endpoint_url",
+             "retry_delays", "workers")
+Validator = Callable[[str], str | None]  # the message to show, or None when the value is fine
+
+
+# -- validation: each returns the message shown under its field
+def _required(what: str) -> Validator:
+    return lambda v: None if v.strip() else f"Enter the {what}."
+
+
+def _digits(what: str) -> Validator:
+    return lambda v: None if not v.strip() or v.strip().isdigit() else f"The {what} is a number (digits only)."
+
+
+def _int_between(lo: int, hi: int, what: str) -> Validator:
+    def check(v: str) -> str | None:
+        try:
+            n = int(v.strip())
+        except ValueError:
+            return f"{what} must be a whole number from {lo} to {hi}."
+        return None if lo <= n <= hi else f"{what} must be from {lo} to {hi}."
+    return check
+
+
+def validate_graph_version(v: str) -> str | None:
+    return None if re.fullmatch(r"v\d+\.\d+", v.strip()) else "Write the Graph API version like v21.0."
+
+
+def validate_delays(v: str) -> str | None:
+    parts = [p.strip() for p in v.split(",")]
+    if v.strip() and all(parts):
+        try:
+            if all(float(p) >= 0 for p in parts):
+                return None
+        except ValueError:
+            pass
+    return "Write the waits before each retry in seconds, separated by commas, e.g. 10, 30, 60."
+
+
+def validate_bucket(v: str) -> str | None:
+    """Amazon's bucket naming rules, so a typo is caught here rather than by a failed upload."""
+    b = v.strip()
+    if not b:
+        return "S3 storage needs a bucket name."
+    if not 3 <= len(b) <= 63:
+        return "A bucket name is 3 to 63 characters long."
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", b):
+        return "Use lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."
+    if ".." in b or ".-" in b or "-." in b:
+        return "A bucket name cannot have two dots in a row or a dot next to a hyphen."
+    try:
+        ipaddress.IPv4Address(b)
+        return "A bucket name cannot look like an IP address."
+    except ValueError:
+        pass
+    if b.startswith(("xn--", "sthree-")) or b.endswith(("-s3alias", "--ol-s3")):
+        return "Names starting with xn-- or sthree-, or ending with -s3alias or --ol-s3, are reserved by AWS."
+    return None
+
+
+def validate_endpoint(v: str) -> str | None:
+    u = v.strip()
+    return None if not u or re.fullmatch(r"https?://[^\s/]+(/\S*)?", u) else \
+        "Write the endpoint as a URL, e.g. https://s3.eu-west-1.amazonaws.com (or leave it empty for AWS)."
+
+
+def validate_region(v: str) -> str | None:
+    return None if not v.strip() or re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", v.strip()) else \
+        "Write the region like eu-west-1 (or leave it empty)."
+
+
+# -- persistence
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    escaped = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    return f'"{escaped}"'
+
+
+def write_settings_toml(path: Path, values: dict[str, Any]) -> None:
+    """Merge `values` into the flat TOML file at `path` (None removes a key); atomic replace."""
+    current: dict[str, Any] = {}
+    if path.exists():
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        current = dict(raw.get("mediadesk", raw))
+    for key, value in values.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = list(value) if isinstance(value, tuple) else value
+    lines = ["# MediaDesk settings, written by the Settings dialog. Secrets live in the OS keyring.", ""]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(current.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def settings_path(cfg: Config) -> Path:
+    """Where the dialog saves: the file MediaDesk was started with, else `{data_dir}/mediadesk.toml`."""
+    return cfg.config_file or cfg.data_dir / "mediadesk.toml"
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    id: int | None
+    name: str
+    phone_number_id: str
+    waba_id: str
+
+
+def load_workspace(db: Any) -> WorkspaceInfo | None:
+    from sqlalchemy import select
+
+    from engine.db.models import Workspace
+
+    with db.session() as s:
+        ws = s.execute(select(Workspace).order_by(Workspace.id).limit(1)).scalar_one_or_none()
+        if ws is None:
+            return None
+        return WorkspaceInfo(ws.id, ws.name or "", ws.phone_number_id or "", ws.waba_id or "")
+
+
+def save_workspace(db: Any, info: WorkspaceInfo, graph_version: str) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.db.models import Workspace
+
+    try:
+        with db.session() as s:
+            ws = s.get(Workspace, info.id) if info.id is not None else \
+                s.execute(select(Workspace).order_by(Workspace.id).limit(1)).scalar_one_or_none()
+            if ws is None:
+                ws = Workspace(name=info.name, settings={})
+                s.add(ws)
+            ws.name = info.name or ws.name
+            ws.phone_number_id = info.phone_number_id or None
+            ws.waba_id = info.waba_id or None
+            ws.graph_api_version = graph_version
+    except IntegrityError:
+        raise ConfigError(f"another workspace already uses phone number id {info.phone_number_id}") from None
+
+
+def _keyring_state() -> dict[str, bool] | None:
+    """Which secrets the keyring holds, or None when this machine has no keyring."""
+    if not keyring_secrets.keyring_available():
+        return None
+    return {name: keyring_secrets.get_secret(name) is not None for name in ("access_token", "app_secret")}
+
+
+# -- the dialog
+class _Field:
+    """An editor with its message line under it."""
+
+    def __init__(self, editor: QLineEdit, validator: Validator | None = None) -> None:
+        self.editor = editor
+        self.validator = validator
+        self.message = QLabel("")
+        self.message.setStyleSheet(ERROR_STYLE)
+        self.message.setWordWrap(True)
+        self.message.hide()
+        self.box = QWidget()
+        lay = QVBoxLayout(self.box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(1)
+        lay.addWidget(editor)
+        lay.addWidget(self.message)
+
+    def check(self, active: bool = True) -> bool:
+        error = self.validator(self.editor.text()) if (self.validator and active) else None
+        self.message.setText(error or "")
+        self.message.setVisible(bool(error))
+        return error is None
+
+
+class SettingsDialog(QDialog):
+    """Edit `cfg`; after OK, `result_config()` is the new Config (already saved to file, keyring and db)."""
+
+    def __init__(self, cfg: Config, parent: QWidget | None = None, engine: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("MediaDesk settings")
+        self._cfg = cfg
+        self._engine = engine
+        self._db = getattr(engine, "db", None)
+        self._workspace: WorkspaceInfo | None = None
+        self._keyring: dict[str, bool] | None = None
+        self._result: Config | None = None
+        self._testing = False
+        self.fields: dict[str, _Field] = {}
+        self._build()
+        # Wide enough that the notes under the fields wrap in two or three lines, not eight.
+        self.setMinimumSize(940, 600)
+        self.resize(1000, 680)
+        self._load_background()
+        self.revalidate()
+
+    # -- building
+    def _line(self, name: str, text: str = "", validator: Validator | None = None, *,
+              placeholder: str = "", secret: bool = False) -> _Field:
+        edit = QLineEdit(text)
+        edit.setObjectName(name)
+        edit.setPlaceholderText(placeholder)
+        if secret:
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+        edit.textChanged.connect(self.revalidate)
+        field = _Field(edit, validator)
+        self.fields[name] = field
+        return field
+
+    def _form(self, title: str) -> tuple[QGroupBox, QFormLayout]:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        return box, form
+
+    def _build(self) -> None:
+        c = self._cfg
+        ws_box, ws = self._form("WhatsApp workspace")
+        ws.addRow("Workspace name", self._line("workspace_name", placeholder="e.g. Rossi Bakery").box)
+        ws.addRow("Phone number ID", self._line("phone_number_id", validator=_digits("phone number id"),
+                                                placeholder="from Meta's WhatsApp > API setup").box)
+        ws.addRow("WhatsApp Business account ID", self._line("waba_id", validator=_digits("WABA id")).box)
+        ws.addRow("Graph API version", self._line("graph_version", c.graph_version, validate_graph_version).box)
+        if self._db is None:
+            for name in ("workspace_name", "phone_number_id", "waba_id"):
+                self.fields[name].editor.setEnabled(False)
+                self.fields[name].editor.setPlaceholderText("available while MediaDesk runs")
+        self._secrets_note = QLabel("Checking the keyring…")
+        self._secrets_note.setStyleSheet(NOTE_STYLE)
+        self._secrets_note.setWordWrap(True)
+        ws.addRow("Access token", self._line("access_token", secret=True, placeholder="checking the keyring…").box)
+        ws.addRow("App secret", self._line("app_secret", secret=True, placeholder="checking the keyring…").box)
+        ws.addRow("", self._secrets_note)
+
+        hook_box, hook = self._form("Webhook")
+        hook.addRow("Listen on host", self._line("host", c.host, _required("host name or address")).box)
+        hook.addRow("Port", self._line("port", str(c.port), _int_between(1, 65535, "The port")).box)
+        hook.addRow("Verify token", self._line("verify_token", c.verify_token or "",
+                                               placeholder="any phrase; paste the same in Meta's dashboard").box)
+        self._url = QLineEdit()
+        self._url.setReadOnly(True)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self._copy_url)
+        url_row = QHBoxLayout()
+        url_row.addWidget(self._url, 1)
+        url_row.addWidget(self.copy_button)
+        hook.addRow("Callback URL", url_row)
+        self._url_note = QLabel("Paste it in Meta's dashboard (WhatsApp > Configuration > Webhook). Meta calls "
+                                "public HTTPS addresses only: put a tunnel or reverse proxy in front of it.")
+        self._url_note.setStyleSheet(NOTE_STYLE)
+        self._url_note.setWordWrap(True)
+        hook.addRow("", self._url_note)
+
+        store_box, store = self._form("Media storage")
+        self.storage_box = QComboBox()
+        self.storage_box.addItem("This computer's disk", "local")
+        self.storage_box.addItem("Amazon S3 (or compatible)", "s3")
+        self.storage_box.setCurrentIndex(1 if c.storage == "s3" else 0)
+        self.storage_box.currentIndexChanged.connect(self.revalidate)
+        store.addRow("Store media on", self.storage_box)
+        store.addRow("S3 bucket", self._line("s3_bucket", c.s3_bucket or "", validate_bucket).box)
+        store.addRow("Region", self._line("s3_region", c.s3_region or "", validate_region,
+                                          placeholder="e.g. eu-west-1").box)
+        store.addRow("Endpoint URL", self._line("s3_endpoint_url", c.s3_endpoint_url or "", validate_endpoint,
+                                                placeholder="empty for AWS; set for MinIO, R2, …").box)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+        store.addRow("", test_row)
+
+        dl_box, dl = self._form("Downloads")
+        dl.addRow("Retry after (seconds)", self._line("retry_delays", ", ".join(f"{d:g}" for d in c.retry_delays),
+                                                      validate_delays).box)
+        dl.addRow("Download workers", self._line("workers", str(c.workers), _int_between(1, 64, "Workers")).box)
+        note = QLabel("Each failed download is tried again after these waits, then shown as failed with Retry. "
+                      "Worker and port changes apply at the next start.")
+        note.setStyleSheet(NOTE_STYLE)
+        note.setWordWrap(True)
+        dl.addRow("", note)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.save_result = QLabel("")
+        self.save_result.setWordWrap(True)
+        self.save_result.setStyleSheet(ERROR_STYLE)
+
+        grid = QGridLayout()
+        grid.addWidget(ws_box, 0, 0)
+        grid.addWidget(hook_box, 1, 0)
+        grid.addWidget(store_box, 0, 1)
+        grid.addWidget(dl_box, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        root = QVBoxLayout(self)
+        root.addLayout(grid, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.save_result, 1)
+        bottom.addWidget(self.buttons)
+        root.addLayout(bottom)
+
+    # -- loading what lives outside Config
+    def _load_background(self) -> None:
+        run_task(_keyring_state, self._on_keyring, self._on_keyring_error)
+        if self._db is not None:
+            db = self._db
+            run_task(lambda: load_workspace(db), self._on_workspace, self._on_workspace_error)
+
+    def _on_keyring(self, state: dict[str, bool] | None) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._keyring = state
+        env = {"access_token": "MEDIADESK_ACCESS_TOKEN", "app_secret": "MEDIADESK_APP_SECRET"}
+        if state is None:
+            for name in env:
+                self.fields[name].editor.setEnabled(False)
+                self.fields[name].editor.setPlaceholderText("no keyring on this computer")
+            self._secrets_note.setText("No OS keyring is available here, so secrets cannot be saved from this "
+                                       "dialog. Set MEDIADESK_ACCESS_TOKEN and MEDIADESK_APP_SECRET (and "
+                                       "MEDIADESK_VERIFY_TOKEN) in the environment before starting MediaDesk.")
+            return
+        for name, var in env.items():
+            edit = self.fields[name].editor
+            if os.environ.get(var):
+                edit.setPlaceholderText(f"set by {var} (the environment wins)")
+            elif state.get(name):
+                edit.setPlaceholderText(STORED_PLACEHOLDER)
+            else:
+                edit.setPlaceholderText("not set")
+        self._secrets_note.setText("Saved in the OS keyring, never shown again. Leave empty to keep what is stored.")
+
+    def _on_keyring_error(self, exc: BaseException) -> None:
+        log.error("could not check the keyring", exc_info=exc)
+        if shiboken6.isValid(self):
+            self._on_keyring(None)
+
+    def _on_workspace(self, info: WorkspaceInfo | None) -> None:
+        if not shiboken6.isValid(self) or info is None:
+            return
+        self._workspace = info
+        # Only fill fields the user has not started typing in while the row loaded.
+        for name, value in (("workspace_name", info.name), ("phone_number_id", info.phone_number_id),
+                            ("waba_id", info.waba_id)):
+            edit = self.fields[name].editor
+            if not edit.isModified() and not edit.text():
+                edit.setText(value)
+
+    def _on_workspace_error(self, exc: BaseException) -> None:
+        if shiboken6.isValid(self):
+            self.save_result.setText(f"Could not read the workspace: {exc}")
+
+    # -- validation
+    def _text(self, name: str) -> str:
+        return self.fields[name].editor.text().strip()
+
+    @property
+    def storage(self) -> str:
+        return str(self.storage_box.currentData())
+
+    def revalidate(self) -> bool:
+        """Check every field; show each message at its field; OK only when all are fine."""
+        s3 = self.storage == "s3"
+        for name in ("s3_bucket", "s3_region", "s3_endpoint_url"):
+            self.fields[name].editor.setEnabled(s3)
+        ok = True
+        for name, field in self.fields.items():
+            ok &= field.check(active=s3 or not name.startswith("s3_"))
+        port_ok = self.fields["host"].check() and self.fields["port"].check()
+        self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
+        self.copy_button.setEnabled(port_ok)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        storage_ok = all(self.fields[n].check(active=s3) for n in ("s3_bucket", "s3_region", "s3_endpoint_url"))
+        self.test_button.setEnabled(storage_ok and not self._testing)
+        return ok
+
+    def _build_config(self) -> Config:
+        """The Config the fields describe; raises ConfigError when a field is invalid."""
+        if not self.revalidate():
+            raise ConfigError("some settings are not valid; see the messages at the fields")
+        s3 = self.storage == "s3"
+        secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
+        return self._cfg.with_changes(
+            graph_version=self._text("graph_version"),
+            host=self._text("host"),
+            port=int(self._text("port")),
+            verify_token=self._text("verify_token") or None,
+            storage=self.storage,
+            s3_bucket=(self._text("s3_bucket") or None) if s3 else self._cfg.s3_bucket,
+            s3_region=(self._text("s3_region") or None) if s3 else self._cfg.s3_region,
+            s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,
+            retry_delays=self._text("retry_delays"),
+            workers=int(self._text("workers")),
+            **secrets,
+        )
+
+    def result_config(self) -> Config:
+        """The settings as saved after OK; before that, what the fields say now."""
+        return self._result if self._result is not None else self._build_config()
+
+    # -- actions
+    def _copy_url(self) -> None:
+        QGuiApplication.clipboard().setText(self._url.text())
+        self._url_note.setText("Copied. Paste it in Meta's dashboard as the callback URL, with the verify token.")
+
+    def test_connection(self) -> None:
+        """Try to store a file where media would go, with the values typed (not yet saved)."""
+        s3 = self.storage == "s3"
+        cfg = self._cfg.with_changes(
+            storage=self.storage,
+            s3_bucket=self._text("s3_bucket") if s3 else self._cfg.s3_bucket,
+            s3_region=(self._text("s3_region") or None) if s3 else self._cfg.s3_region,
+            s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,
+        )
+
+        def work() -> str:
+            from engine.storage import make_storage
+
+            return make_storage(cfg).test_connection()
+
+        self._testing = True
+        self.test_button.setEnabled(False)
+        self.test_button.setText("Testing…")
+        self.test_result.setStyleSheet(NOTE_STYLE)
+        self.test_result.setText("Writing a small test file…")
+        run_task(work, self._on_tested, self._on_test_failed)
+
+    def _on_tested(self, message: str) -> None:
+        if shiboken6.isValid(self):
+            self._show_test("✔ " + message[:1].upper() + message[1:], OK_STYLE)
+
+    def _on_test_failed(self, exc: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
+        if not isinstance(exc, MediaDeskError):
+            log.error("storage test failed unexpectedly", exc_info=exc)
+        self._show_test(f"✖ {exc}", ERROR_STYLE)
+
+    def _show_test(self, text: str, style: str) -> None:
+        self._testing = False
+        self.test_button.setText("Test connection")
+        self.test_result.setStyleSheet(style)
+        self.test_result.setText(text)
+        self.revalidate()
+
+    def accept(self) -> None:
+        """Save off the GUI thread; close only once file, keyring and database all took the settings."""
+        try:
+            cfg = self._build_config()
+        except ConfigError as exc:
+            self.save_result.setText(str(exc))
+            return
+        secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
+        if self._keyring is not None and (cfg.verify_token or None) != (self._cfg.verify_token or None):
+            secrets["verify_token"] = cfg.verify_token or ""
+        toml = {key: getattr(cfg, key) for key in TOML_KEYS}
+        path = settings_path(cfg)
+        db, ws = self._db, None
+        if db is not None:
+            base = self._workspace
+            ws = WorkspaceInfo(base.id if base else None, self._text("workspace_name"),
+                               self._text("phone_number_id"), self._text("waba_id"))
+
+        def work() -> Config:
+            write_settings_toml(path, toml)
+            for name, value in secrets.items():
+                keyring_secrets.set_secret(name, value or None)
+            if db is not None and ws is not None:
+                save_workspace(db, ws, cfg.graph_version)
+            return cfg
+
+        self.buttons.setEnabled(False)
+        self.save_result.setStyleSheet(NOTE_STYLE)
+        self.save_result.setText("Saving…")
+        run_task(work, self._on_saved, self._on_save_failed)
+
+    def _on_saved(self, cfg: Config) -> None:
+        if shiboken6.isValid(self):
+            self._result = cfg
+            super().accept()
+
+    def _on_save_failed(self, exc: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
+        if not isinstance(exc, MediaDeskError | OSError):
+            log.error("saving the settings failed", exc_info=exc)
+        self.buttons.setEnabled(True)
+        self.save_result.setStyleSheet(ERROR_STYLE)
+        self.save_result.setText(f"Not saved: {exc}")

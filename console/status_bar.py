@@ -1,0 +1,102 @@
+"""The status bar: listener address, queue length, workers, last health check, refreshed off the GUI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+
+from console.tasks import run_task
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    listener: str | None
+    queue_length: int
+    workers_alive: int
+    workers_paused: bool
+    health_ok: bool | None
+    health_at: str | None
+    health_problems: int
+
+
+def read_status(engine: Any) -> EngineStatus:
+    """Runs on a pool thread: each figure is a small read (Huey's SQLite queue, one settings row)."""
+    from engine.health import last_report
+
+    report = last_report(engine.db) if engine.db is not None else None
+    return EngineStatus(
+        listener=engine.listener.address if engine.listener else None,
+        queue_length=engine.queue_length() if engine.queue else 0,
+        workers_alive=engine.workers_alive() if engine.queue else 0,
+        workers_paused=engine.workers_paused if engine.queue else False,
+        health_ok=report.ok if report else None,
+        health_at=report.checked_at if report else None,
+        health_problems=sum(1 for f in report.findings if not f.ok) if report else 0,
+    )
+
+
+class EngineStatusBar(QStatusBar):
+    def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)  # indeterminate: maintenance runs in the background
+        self.busy.setMaximumWidth(120)
+        self.busy.setMaximumHeight(14)
+        self.busy.hide()
+        self.listener = QLabel("Starting…", self)
+        self.queue = QLabel(self)
+        self.workers = QLabel(self)
+        self.health = QLabel(self)
+        self.addPermanentWidget(self.busy)
+        for label in (self.listener, self.queue, self.workers, self.health):
+            label.setContentsMargins(8, 0, 8, 0)
+            self.addPermanentWidget(label)
+        self.last: EngineStatus | None = None
+        self._reading = False
+        self._timer = QTimer(self, interval=2000)
+        self._timer.timeout.connect(self.refresh)
+
+    def start(self) -> None:
+        self.refresh()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def refresh(self) -> None:
+        if self._reading or self.engine.db is None:
+            return
+        self._reading = True
+        engine = self.engine
+        run_task(lambda: read_status(engine), self._show, self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._reading = False
+        self.health.setText(f"Status unavailable: {exc}")
+
+    def _show(self, st: EngineStatus) -> None:
+        self._reading = False
+        self.last = st
+        self.listener.setText(f"Listening on {st.listener}/webhook" if st.listener else "Listener off")
+        self.queue.setText(f"Queue: {st.queue_length}")
+        self.workers.setText("Workers: paused" if st.workers_paused else f"Workers: {st.workers_alive} alive")
+        self.workers.setStyleSheet("color: #b26a00" if st.workers_paused or not st.workers_alive else "")
+        if st.health_ok is None:
+            self.health.setText("Health: not checked yet")
+            self.health.setStyleSheet("")
+        else:
+            at = (st.health_at or "")[11:16]
+            words = "OK" if st.health_ok else f"{st.health_problems} problem(s)"
+            self.health.setText(f"Health: {words} at {at}")
+            self.health.setStyleSheet("" if st.health_ok else "color: #ea0038; font-weight: bold")
+
+    def set_busy(self, text: str | None) -> None:
+        self.busy.setVisible(text is not None)
+        if text:
+            self.showMessage(text)
+        else:
+            self.clearMessage()

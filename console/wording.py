@@ -1,0 +1,122 @@
+"""The owner's words for what the engine records: failure reasons, sizes, times, message previews."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+# MediaView.reason -> what happened, in plain words; Retry is always offered next to it.
+REASONS: dict[str, str] = {
+    "expired": "The download link expired",
+    "expired_at_meta": "The media expired: WhatsApp keeps it for 7 days only",
+    "too_large": "The file is too large",
+    "gone": "Deleted by the sender or no longer on WhatsApp",
+    "network": "Network problem while downloading",
+    "timeout": "Network problem: the download timed out",
+    "server": "Network problem: WhatsApp's server had an error",
+    "mime_mismatch": "The file was not what it claimed to be",
+    "auth": "WhatsApp refused the access token (check Settings)",
+    "checksum": "The download was damaged (checksum mismatch)",
+    "truncated": "The download was damaged (cut short)",
+    "storage": "The file could not be saved (disk or S3 problem)",
+}
+
+KIND_LABELS: dict[str, str] = {
+    "image": "Photo", "video": "Video", "audio": "Audio", "voice": "Voice message", "sticker": "Sticker",
+    "document": "Document", "location": "Location", "contacts": "Contact", "reaction": "Reacted",
+    "unsupported": "Unsupported message", "outbound": "Message sent",
+}
+
+
+def reason_text(reason: str | None, error: str | None = None) -> str:
+    """The failure reason as the owner would say it; falls back to the engine's own sentence."""
+    if reason and reason in REASONS:
+        return REASONS[reason]
+    if error:
+        return error if len(error) <= 90 else error[:87] + "…"
+    return "The download failed"
+
+
+def human_size(n: int | None) -> str:
+    if n is None or n < 0:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def local_time(at: datetime | None) -> datetime | None:
+    """Stored times are naive UTC; the owner reads local time."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC).astimezone()
+
+
+def clock(at: datetime | None) -> str:
+    t = local_time(at)
+    return t.strftime("%H:%M") if t else ""
+
+
+def list_time(at: datetime | None, now: datetime | None = None) -> str:
+    """WhatsApp's chat-list style: 14:05 today, Yesterday, the weekday this week, else a date."""
+    t = local_time(at)
+    if t is None:
+        return ""
+    now = now or datetime.now().astimezone()
+    days = (now.date() - t.date()).days
+    if days <= 0:
+        return t.strftime("%H:%M")
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return t.strftime("%A")
+    return t.strftime("%d/%m/%Y")
+
+
+def day_label(at: datetime | None, now: datetime | None = None) -> str:
+    t = local_time(at)
+    if t is None:
+        return ""
+    now = now or datetime.now().astimezone()
+    days = (now.date() - t.date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return t.strftime("%A")
+    return t.strftime("%d %B %Y")
+
+
+def preview(kind: str | None, body: str | None) -> str:
+    """A one-line preview of a message for the chat list."""
+    kind = kind or "text"
+    if kind in ("text", "button", "interactive", "system") and body:
+        return body
+    label = KIND_LABELS.get(kind)
+    if kind == "reaction":
+        return f"Reacted {body}" if body else "Removed a reaction"
+    if label and body:
+        return f"{label}: {body}"
+    return label or body or kind.capitalize()
+
+
+def initials(name: str | None, wa_id: str) -> str:
+    words = [w for w in (name or "").split() if w[:1].isalnum()]
+    if words:
+        return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
+    return "#" + wa_id[-2:]
+
+
+def phone(wa_id: str) -> str:
+    """`33612345678` -> `+33 612 345 678`: readable, not a full E.164 formatter."""
+    digits = "".join(c for c in wa_id if c.isdigit())
+    if not digits:
+        return wa_id
+    rest = digits[2:]
+    groups = [rest[i:i + 3] for i in range(0, len(rest), 3)]
+    return "+" + digits[:2] + (" " + " ".join(groups) if groups else "")
+
+

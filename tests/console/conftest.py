@@ -1,0 +1,93 @@
+"""Fixtures for the console suite: offscreen Qt, a real engine on a real SQLite file, the real simulator.
+
+Every test ends with no engine thread, pool task or window left behind (`_no_leftovers`).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
+
+import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from console.bridge import EngineBridge  # noqa: E402
+from console.main_window import MainWindow  # noqa: E402
+from console.tasks import wait_for_tasks  # noqa: E402
+from engine import Config, MediaDeskEngine  # noqa: E402
+from engine.simulator import CloudSimulator  # noqa: E402
+
+APP_SECRET = "console-test-secret"
+
+
+@pytest.fixture(autouse=True)
+def _no_mediadesk_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("MEDIADESK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(qapp: QApplication) -> Iterator[None]:
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    assert wait_for_tasks(10_000), "a background task is still running"
+    QApplication.processEvents()  # deliver the last queued callbacks before looking
+    visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert not visible, f"windows left open: {visible}"
+    deadline = threading.Event()
+    for _ in range(50):  # engine threads are joined by engine.stop(); give daemon helpers a moment
+        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()
+                and not isinstance(t, threading._DummyThread)]
+        if not left:
+            break
+        deadline.wait(0.1)
+    assert not left, f"threads left running: {[t.name for t in left]}"
+
+
+@pytest.fixture
+def sim() -> Iterator[CloudSimulator]:
+    with CloudSimulator(access_token="console-token") as running:
+        yield running
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, sim: CloudSimulator) -> Config:
+    return Config(data_dir=tmp_path / "data").with_changes(
+        graph_url=sim.base_url, graph_version=sim.version, access_token=sim.access_token, app_secret=APP_SECRET,
+        verify_token="verify", port=0, workers=2, retry_delays=(0.05, 0.05))
+
+
+@pytest.fixture
+def engine(cfg: Config) -> Iterator[MediaDeskEngine]:
+    eng = MediaDeskEngine(cfg)
+    eng.open()
+    eng.start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def window(qtbot: Any, engine: MediaDeskEngine, cfg: Config) -> Iterator[MainWindow]:
+    bridge = EngineBridge()
+    bridge.attach(engine.events)
+    win = MainWindow(engine, bridge, cfg)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.chats.loaded, timeout=10_000):
+        win.engine_ready()
+    try:
+        yield win
+    finally:
+        bridge.detach()
+        win.close()
+        wait_for_tasks(10_000)
+        QApplication.processEvents()

@@ -1,0 +1,33 @@
+"""Building chats for the console tests: real webhook bodies through the engine's ingest."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from engine import MediaDeskEngine
+from engine.simulator import CloudSimulator, Fault, media_message, text_message
+from engine.simulator.payloads import new_wamid
+
+
+def say(engine: MediaDeskEngine, wa_id: str, name: str, body: str, *, minutes_ago: float = 0) -> None:
+    engine.ingest([text_message(body, wa_id=wa_id, name=name, wamid=new_wamid(wa_id),
+                                timestamp=int(time.time() - minutes_ago * 60))])
+
+
+def send_media(engine: MediaDeskEngine, sim: CloudSimulator, wa_id: str, name: str, media_id: str, *,
+               kind: str = "image", mime: str = "image/jpeg", caption: str | None = None,
+               fault: Fault | None = None) -> Any:
+    registered = sim.add_media(media_id, mime, fault=fault)
+    engine.ingest([media_message(kind, media_id, mime, caption=caption, sha256=registered.sha256_base64,
+                                 wa_id=wa_id, name=name, wamid=new_wamid(wa_id), timestamp=int(time.time()))])
+    return registered
+
+
+def media_status(engine: MediaDeskEngine, wa_media_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from engine.db import ChatMedia
+
+    with engine.db.session() as s:
+        return s.execute(select(ChatMedia.processing_status).where(ChatMedia.wa_media_id == wa_media_id)).scalar()

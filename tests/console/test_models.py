@@ -1,0 +1,99 @@
+"""The chat list and conversation models against a real engine and SQLite file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console_helpers import say, send_media
+
+from console.chat_list import PAGE, ChatListModel, SummaryRole
+from console.conversation import MessageListModel, MessageRole
+from engine import MediaDeskEngine
+from engine.simulator import CloudSimulator, Fault
+
+
+def test_chat_list_orders_by_latest_message_and_counts(qtbot: Any, qtmodeltester: Any, engine: MediaDeskEngine,
+                                                       sim: CloudSimulator) -> None:
+    say(engine, "111", "Ana", "old", minutes_ago=30)
+    say(engine, "222", "Ben", "newer", minutes_ago=10)
+    say(engine, "111", "Ana", "newest", minutes_ago=1)
+    send_media(engine, sim, "333", "Cleo", "9001", fault=Fault(status=404))
+    qtbot.waitUntil(lambda: _failed_count(engine) == 1, timeout=10_000)
+
+    model = ChatListModel(engine)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    qtmodeltester.check(model)
+    rows = [model.index(r).data(SummaryRole) for r in range(model.rowCount())]
+    assert [c.name for c in rows] == ["Cleo", "Ana", "Ben"]
+    assert rows[0].failed_media == 1 and rows[0].last_type == "image"
+    assert rows[1].last_preview == "newest" and rows[1].messages == 2 and rows[1].unread == 2
+    assert model.index(1).data() == "Ana"
+
+
+def test_chat_list_pages_and_searches(qtbot: Any, engine: MediaDeskEngine) -> None:
+    from engine.simulator import text_message
+    from engine.simulator.payloads import new_wamid
+
+    engine.ingest([text_message(f"hello {i}", wa_id=f"49{i:06d}", name=f"Customer {i}", wamid=new_wamid(),
+                                timestamp=1_700_000_000 + i) for i in range(PAGE + 50)])
+    model = ChatListModel(engine)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    assert model.rowCount() == PAGE
+    assert model.index(0).data() == f"Customer {PAGE + 49}"  # the most recent first
+    assert model.canFetchMore(model.index(-1).parent())
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.fetchMore(model.index(-1).parent())
+    assert model.rowCount() == PAGE + 50
+    assert not model.canFetchMore(model.index(-1).parent())
+
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_search("Customer 12")
+    names = {model.index(r).data() for r in range(model.rowCount())}
+    assert names == {"Customer 12", *{f"Customer 12{i}" for i in range(10)}}
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_search("49000007")  # by number too
+    assert [model.index(r).data() for r in range(model.rowCount())] == ["Customer 7"]
+
+
+def test_conversation_model_shows_every_kind(qtbot: Any, qtmodeltester: Any, engine: MediaDeskEngine,
+                                             sim: CloudSimulator) -> None:
+    say(engine, "444", "Dana", "hi there", minutes_ago=5)
+    send_media(engine, sim, "444", "Dana", "9100", caption="cake")
+    qtbot.waitUntil(lambda: _completed_count(engine) == 1, timeout=10_000)
+    model = MessageListModel(engine)
+    cid = _contact_id(engine, "444")
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.open_chat(cid)
+    qtmodeltester.check(model)
+    msgs = [model.index(r).data(MessageRole) for r in range(model.rowCount())]
+    assert [m.type for m in msgs] == ["text", "image"]
+    assert msgs[1].media.status == "completed" and msgs[1].body == "cake"
+    assert model.row_of_media(msgs[1].media.id) == 1
+
+
+def _contact_id(engine: MediaDeskEngine, wa_id: str) -> int:
+    from sqlalchemy import select
+
+    from engine.db import Contact
+
+    with engine.db.session() as s:
+        return s.execute(select(Contact.id).where(Contact.wa_id == wa_id)).scalar_one()
+
+
+def _count(engine: MediaDeskEngine, status: str) -> int:
+    from sqlalchemy import func, select
+
+    from engine.db import ChatMedia
+
+    with engine.db.session() as s:
+        return s.execute(select(func.count()).where(ChatMedia.processing_status == status)).scalar_one()
+
+
+def _failed_count(engine: MediaDeskEngine) -> int:
+    return _count(engine, "failed")
+
+
+def _completed_count(engine: MediaDeskEngine) -> int:
+    return _count(engine, "completed")
