@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import PriorityRedisHuey, SqliteHuey, crontab
 from huey.api import Huey
 from huey.consumer import Consumer, Worker
 
@@ -25,7 +25,8 @@ IDLE_POLL_S = 0.5  # poll interval when idle; in-process enqueues wake workers s
 
 def make_huey(cfg: Config) -> Huey:
     if cfg.redis_url:
-        return RedisHuey("mediadesk", url=cfg.redis_url, results=False)
+        # Plain RedisHuey ignores priorities; the sorted-set storage keeps downloads ahead of housekeeping.
+        return PriorityRedisHuey("mediadesk", url=cfg.redis_url, results=False)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("mediadesk", filename=str(cfg.queue_path), results=False, timeout=15)
 
