@@ -1,0 +1,112 @@
+"""Fixtures for the engine suite: real SQLite files, a real Huey consumer, real HTTP on loopback.
+
+Nothing here fakes a part of the engine. The Graph API is the project's own CloudSimulator on
+127.0.0.1, S3 is a moto server on 127.0.0.1, and webhooks go through the engine's real listener.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mediadesk_testkit import ACCESS_TOKEN, build_config
+
+from engine.config import Config
+from engine.db import Database
+from engine.db.migrate import migrate
+from engine.runtime import MediaDeskEngine
+from engine.simulator import CloudSimulator
+
+
+@pytest.fixture(autouse=True)
+def _no_mediadesk_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own MEDIADESK_* settings must never leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("MEDIADESK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def config(data_dir: Path) -> Config:
+    return build_config(data_dir)
+
+
+@pytest.fixture
+def database(config: Config) -> Iterator[Database]:
+    """A database migrated to head in a real SQLite file."""
+    migrate(config)
+    db = Database(config.sqlalchemy_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def sim() -> Iterator[CloudSimulator]:
+    simulator = CloudSimulator(access_token=ACCESS_TOKEN)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def sim_config(data_dir: Path, sim: CloudSimulator) -> Config:
+    return build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version)
+
+
+@pytest.fixture
+def start_engine() -> Iterator[Callable[..., MediaDeskEngine]]:
+    """Start engines on demand; every one is stopped at teardown, whatever the test did."""
+    started: list[MediaDeskEngine] = []
+
+    def start(cfg: Config, *, listener: bool = True, workers: bool = True) -> MediaDeskEngine:
+        eng = MediaDeskEngine(cfg)
+        started.append(eng)
+        eng.start(listener=listener, workers=workers)
+        return eng
+
+    yield start
+    for eng in reversed(started):
+        eng.stop()
+
+
+@pytest.fixture
+def engine(sim_config: Config, start_engine: Callable[..., MediaDeskEngine]) -> MediaDeskEngine:
+    """A running engine: listener on a free port, two Huey worker threads, Graph = the simulator."""
+    return start_engine(sim_config)
+
+
+@pytest.fixture
+def ingest_engine(config: Config, start_engine: Callable[..., MediaDeskEngine]) -> MediaDeskEngine:
+    """A listener with no download workers: media rows stay exactly as ingest left them."""
+    return start_engine(config, workers=False)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials, and no real AWS config file can be read."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def s3_endpoint(aws_env: None) -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a free port); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -1,0 +1,82 @@
+"""The engine's public surface is small, typed and pinned: the console imports only this."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import engine
+from engine.errors import (
+    ConfigError,
+    DatabaseError,
+    MediaDeskError,
+    MediaError,
+    PermanentMediaError,
+    StorageError,
+    TransientMediaError,
+    WebhookError,
+)
+
+PUBLIC_API = [
+    "Config",
+    "ConfigError",
+    "DatabaseError",
+    "EventBus",
+    "Finding",
+    "HealthChanged",
+    "HealthReport",
+    "MediaDeskEngine",
+    "MediaDeskError",
+    "MediaError",
+    "MediaStatusChanged",
+    "MessagesStored",
+    "Metrics",
+    "PermanentMediaError",
+    "StorageError",
+    "TransientMediaError",
+    "WebhookError",
+    "load_config",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(engine.__all__) == PUBLIC_API, "changing the public API is a decision: update this list with it"
+
+
+def test_every_public_name_exists() -> None:
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+
+
+def test_exception_tree() -> None:
+    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError):
+        assert issubclass(exc, MediaDeskError)
+    assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
+    assert PermanentMediaError("x", reason="gone").reason == "gone"
+    assert TransientMediaError("x").reason == "transient"
+    assert WebhookError("too big", status=413).status == 413
+
+
+def test_engine_never_imports_qt() -> None:
+    code = ("import sys, engine, engine.runtime, engine.cli, engine.simulator; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'console')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_event_bus_survives_a_failing_subscriber() -> None:
+    bus = engine.EventBus()
+    got: list[object] = []
+
+    def broken(_: object) -> None:
+        raise RuntimeError("subscriber bug")
+
+    bus.subscribe(broken)
+    unsubscribe = bus.subscribe(got.append)
+    event = engine.MediaStatusChanged(1, "completed")
+    bus.emit(event)
+    assert got == [event]
+    unsubscribe()
+    bus.emit(event)
+    assert got == [event]
