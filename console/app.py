@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console.bridge import EngineBridge
+from console.gc_guard import GuiThreadGarbageCollector
 from console.main_window import MainWindow, _optional
 from console.screenshot import ScreenshotTaker
 from console.tasks import run_task, wait_for_tasks
@@ -172,9 +173,12 @@ def run_console(cfg: Config, *, demo: bool = False, screenshot: Path | None = No
     if taker is not None:
         taker.start()
     app.setQuitOnLastWindowClosed(True)
+    collector = GuiThreadGarbageCollector(app)
+    collector.start()
     try:
         code = app.exec()
     finally:
+        collector.stop()
         bridge.detach()
         window.close()
         if runner is not None:

@@ -292,6 +292,7 @@ class SettingsDialog(QDialog):
                                                placeholder="any phrase; paste the same in Meta's dashboard").box)
         self._url = QLineEdit()
         self._url.setReadOnly(True)
+        self._url.setPlaceholderText("fix the host and port to see the URL")
         self.copy_button = QPushButton("Copy")
         self.copy_button.clicked.connect(self._copy_url)
         url_row = QHBoxLayout()

@@ -43,6 +43,7 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+SETTINGS_FILE = "mediadesk.toml"
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,12 @@ def load_config(
     for key, value in (cli or {}).items():
         if value is not None and key != "config_file":
             layers[key] = value
+    if not file_path:
+        # The console's Settings dialog saves to {data_dir}/mediadesk.toml: read it back, below env and CLI.
+        data_dir = Path(layers.get("data_dir") or Config().data_dir).expanduser()
+        saved = data_dir / SETTINGS_FILE
+        if saved.is_file():
+            layers = {**_read_toml(saved), "config_file": saved, **layers}
     cfg = _coerce(Config(**layers))
     if use_keyring:
         from engine import secrets

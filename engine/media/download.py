@@ -158,7 +158,10 @@ def _fetch_and_store(p: Pipeline, job: _Job, started: float):
         stored = p.storage.store(temp, key, content_type=(declared or sniffed or "application/octet-stream"))
         return stored, size, digest.hex(), declared or sniffed
     finally:
-        temp.unlink(missing_ok=True)
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError as exc:  # never let cleanup hide the error that brought us here
+            log.warning("could not remove %s: %s", temp, exc)
 
 
 def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: int, started: float):
@@ -200,8 +203,8 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
                 out.flush()
                 os.fsync(out.fileno())
         except requests.RequestException as exc:
-            raise TransientMediaError(f"the download broke off after {size:,} bytes: {exc}",
-                                      reason="truncated") from exc
+            got = f"after {size:,} bytes" if size else "before its first chunk"
+            raise TransientMediaError(f"the download broke off {got}: {exc}", reason="truncated") from exc
         except OSError as exc:
             raise TransientMediaError(f"could not write the file: {exc.strerror or exc}", reason="storage") from exc
     return size, h.digest(), head

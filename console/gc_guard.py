@@ -1,0 +1,36 @@
+"""Garbage collection on the GUI thread only.
+
+Python's cyclic collector runs on whichever thread happens to allocate; if it frees a Qt wrapper there
+(a worker thread, a Huey worker, the listener), Qt's destructor runs off the GUI thread and can crash.
+Like qutebrowser, we turn automatic collection off and collect from a timer on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QObject, QTimer
+
+YOUNG_EVERY_MS = 1_000
+FULL_EVERY = 60  # young collections between full ones
+
+
+class GuiThreadGarbageCollector(QObject):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ticks = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(YOUNG_EVERY_MS)
+        self._timer.timeout.connect(self._collect)
+
+    def start(self) -> None:
+        gc.disable()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        gc.enable()
+
+    def _collect(self) -> None:
+        self._ticks += 1
+        gc.collect(2 if self._ticks % FULL_EVERY == 0 else 0)
