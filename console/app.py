@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console.bridge import EngineBridge
@@ -22,6 +22,8 @@ from console.main_window import MainWindow, _optional
 from console.screenshot import ScreenshotTaker
 from console.tasks import run_task, wait_for_tasks
 from engine import Config, MediaDeskEngine
+from engine.cli import version
+from engine.resources import resource_path
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ def make_app() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MediaDesk")
     app.setOrganizationName("MediaDesk")
+    app.setApplicationVersion(version())
+    app.setDesktopFileName("mediadesk")  # Wayland taskbars match the window to resources/mediadesk.desktop
+    app.setWindowIcon(QIcon(str(resource_path("icons", "mediadesk.png"))))
     app.setStyle("Fusion")
     app.setPalette(_light_palette())
     return app

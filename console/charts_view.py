@@ -287,15 +287,16 @@ class ChartsView(QWidget):
             return _empty(self.histogram)
         item.addItem(pg.BarGraphItem(x0=[a for a, _, _ in m.histogram], x1=[b for _, b, _ in m.histogram],
                                      height=[n for _, _, n in m.histogram], brush="#90b4e0", pen=pg.mkPen("w")))
-        # p95 labelled lower than p50 so the two labels never sit on each other when the lines are close.
-        for name, value, color, where in (("p50", m.processing_p50_s, GOOD, 0.93),
-                                          ("p95", m.processing_p95_s, BAD, 0.75)):
+        # p50's label sits right of its line, p95's left of its own (it is often the right edge of the
+        # plot, where a label would be cut off), and lower, so the two never overlap.
+        for name, value, color, where, side in (("p50", m.processing_p50_s, GOOD, 0.93, 0),
+                                                ("p95", m.processing_p95_s, BAD, 0.75, 1)):
             if value is not None:
                 item.addItem(pg.InfiniteLine(
                     value, angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
                     label=f"{name} {_secs(value)}",
                     labelOpts={"position": where, "color": color, "fill": (255, 255, 255, 220),
-                               "anchors": [(0, 0.5), (0, 0.5)]}))
+                               "anchors": [(side, 0.5), (side, 0.5)]}))
         item.enableAutoRange()
 
     def _draw_success(self, m: Metrics) -> None:

@@ -41,6 +41,7 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_WORKERS": "workers",
     "MEDIADESK_MAX_BODY_BYTES": "max_body_bytes",
     "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
+    "MEDIADESK_HEALTH_EVERY_MIN": "health_every_min",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 SETTINGS_FILE = "mediadesk.toml"
@@ -68,6 +69,7 @@ class Config:
     workers: int = 4
     max_body_bytes: int = 1024 * 1024
     download_timeout: float = 300.0
+    health_every_min: int = 5  # the periodic health check; 0 turns it off (tests that count the queue)
     config_file: Path | None = None
 
     @property
@@ -123,10 +125,13 @@ def _coerce(cfg: Config) -> Config:
         workers = int(cfg.workers)
         max_body = int(cfg.max_body_bytes)
         timeout = float(cfg.download_timeout)
+        health_every = int(cfg.health_every_min)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, got {port}")
+    if not 0 <= health_every <= 60 or (health_every and 60 % health_every):
+        raise ConfigError(f"the health check interval must divide 60 minutes (or be 0 for off), got {health_every}")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     storage = str(cfg.storage).lower()
@@ -143,6 +148,7 @@ def _coerce(cfg: Config) -> Config:
         workers=workers,
         max_body_bytes=max_body,
         download_timeout=timeout,
+        health_every_min=health_every,
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),

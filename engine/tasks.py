@@ -78,8 +78,10 @@ class TaskQueue:
 
         self._download = download_media
 
-        if health_check is not None:
-            @self.huey.periodic_task(crontab(minute="*/5"), priority=HOUSEKEEPING_PRIORITY, name="health_check")
+        if health_check is not None and cfg.health_every_min:
+            every = crontab(minute=f"*/{cfg.health_every_min}")
+
+            @self.huey.periodic_task(every, priority=HOUSEKEEPING_PRIORITY, name="health_check")
             def periodic_health() -> None:
                 health_check()
 

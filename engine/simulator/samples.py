@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import zipfile
 from functools import cache
 from pathlib import Path
 
+from engine.resources import resource_path
 from engine.simulator import ooxml
 
 SAMPLE_FILES: dict[str, str] = {
@@ -44,10 +44,7 @@ def base_mime(mime: str) -> str:
 
 def samples_dir() -> Path:
     """Where the sample files live, from a source checkout or from a PyInstaller bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle) / "resources" / "samples"
-    return Path(__file__).resolve().parents[2] / "resources" / "samples"
+    return resource_path("samples")
 
 
 @cache

@@ -85,6 +85,7 @@ def build_config(data_dir: Path, **changes: Any) -> Config:
         "data_dir": data_dir, "port": 0, "host": "127.0.0.1", "app_secret": APP_SECRET,
         "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN, "retry_delays": FAST_RETRIES,
         "workers": 2, "graph_url": "http://127.0.0.1:9",  # discard port: a test that forgets the simulator fails
+        "health_every_min": 0,  # no periodic health task in the queue counts tests check
     }
     cli.update(changes)
     return load_config(cli, environ={}, use_keyring=False)

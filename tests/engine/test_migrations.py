@@ -17,7 +17,7 @@ from engine.errors import DatabaseError
 from engine.runtime import MediaDeskEngine
 
 BASELINE = "0001_baseline"
-PLAN = "0002_media_processing_status"  # the plan's revision: processing_status, processed_at, metadata
+PLAN = "0003_media_processing_status"  # the plan's revision: processing_status, processed_at, metadata
 PLAN_COLUMNS = {"processing_status", "processed_at", "metadata"}
 TABLES = {"workspaces", "contacts", "chats", "chat_media", "media_attempts", "settings"}
 
@@ -58,7 +58,8 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
 
 def test_revisions_start_at_baseline_and_include_the_plan(config: Config) -> None:
     revs = revisions(config)
-    assert revs[0] == BASELINE and revs[1] == PLAN
+    # The plan's revision is head: `mediadesk rollback` (one revision down) takes exactly it off.
+    assert revs[0] == BASELINE and revs[-1] == PLAN
     assert head_revision(config) == revs[-1]
 
 

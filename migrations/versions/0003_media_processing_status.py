@@ -1,7 +1,9 @@
-"""The plan's revision: chat_media.processing_status (indexed), processed_at and metadata.
+"""The plan's revision, kept as head so that one rollback takes exactly it off.
 
-Revision ID: 0002_media_processing_status
-Revises: 0001_baseline
+chat_media.processing_status (pending/processing/completed/failed, indexed), processed_at and metadata.
+
+Revision ID: 0003_media_processing_status
+Revises: 0002_contact_last_read
 Create Date: 2026-11-26
 """
 from collections.abc import Sequence
@@ -9,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_media_processing_status"
-down_revision: str | None = "0001_baseline"
+revision: str = "0003_media_processing_status"
+down_revision: str | None = "0002_contact_last_read"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
