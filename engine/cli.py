@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,24 @@ from engine.config import Config, load_config
 from engine.errors import MediaDeskError
 
 log = logging.getLogger("mediadesk")
-PROCESS_START = time.monotonic()
+
+
+def _process_start() -> float:
+    """The time.monotonic() value at which this process was created, imports and interpreter start included.
+
+    Linux tells it in /proc; elsewhere the best we have is now (after this module's own imports).
+    """
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime, in clock ticks
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.monotonic() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+
+
+PROCESS_START = _process_start()
 
 
 def version() -> str:
