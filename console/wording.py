@@ -59,35 +59,30 @@ def clock(at: datetime | None) -> str:
     return t.strftime("%H:%M") if t else ""
 
 
-def list_time(at: datetime | None, now: datetime | None = None) -> str:
-    """WhatsApp's chat-list style: 14:05 today, Yesterday, the weekday this week, else a date."""
+def _relative_day(at: datetime | None, now: datetime | None, *, today: str, date_format: str) -> str:
+    """WhatsApp's way with dates: today, Yesterday, the weekday this week, else a date."""
     t = local_time(at)
     if t is None:
         return ""
     now = now or datetime.now().astimezone()
     days = (now.date() - t.date()).days
     if days <= 0:
-        return t.strftime("%H:%M")
+        return today or t.strftime("%H:%M")
     if days == 1:
         return "Yesterday"
     if days < 7:
         return t.strftime("%A")
-    return t.strftime("%d/%m/%Y")
+    return t.strftime(date_format)
+
+
+def list_time(at: datetime | None, now: datetime | None = None) -> str:
+    """The chat list's time: 14:05 today, Yesterday, the weekday this week, else 24/11/2026."""
+    return _relative_day(at, now, today="", date_format="%d/%m/%Y")
 
 
 def day_label(at: datetime | None, now: datetime | None = None) -> str:
-    t = local_time(at)
-    if t is None:
-        return ""
-    now = now or datetime.now().astimezone()
-    days = (now.date() - t.date()).days
-    if days <= 0:
-        return "Today"
-    if days == 1:
-        return "Yesterday"
-    if days < 7:
-        return t.strftime("%A")
-    return t.strftime("%d %B %Y")
+    """The conversation's day separator: Today, Yesterday, the weekday this week, else 24 November 2026."""
+    return _relative_day(at, now, today="Today", date_format="%d %B %Y")
 
 
 def preview(kind: str | None, body: str | None) -> str:
