@@ -1,7 +1,10 @@
-"""The chat list: a paged model over `chat_summaries` and a delegate that paints WhatsApp-like rows.
+"""The chat list: a virtual model over `count_chats` / `chat_summaries` and a delegate that paints WhatsApp-like rows.
 
-Rows have one fixed height, so the view lays out 100,000 chats without asking the delegate for each
-one; pages arrive from the pool (`run_task`) as the user scrolls.
+The model knows how many chats match before it holds any of them: a reload counts them off the GUI
+thread and resets once to that many rows. Rows whose page has not arrived are placeholders (the
+delegate paints a skeleton); asking for one schedules its page on the pool (`run_task`), and the page's
+rows change in place when it lands. Rows are never inserted while the user scrolls: every insert made
+QListView lay out all rows again, which at 100,000 chats cost frames of 200-350 ms.
 """
 
 from __future__ import annotations
@@ -9,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from console.tasks import run_task
 from console.wording import initials, list_time, phone, preview
-from engine.db.queries import ChatSummary, chat_summaries
+from engine.db.queries import ChatSummary, chat_summaries, count_chats
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,10 @@ SummaryRole = Qt.ItemDataRole.UserRole + 1
 ContactIdRole = Qt.ItemDataRole.UserRole + 2
 PAGE = 200
 ROW_HEIGHT = 72
+CACHE_PAGES = 200  # 40,000 summaries at most; the least recently painted page goes first
+IN_FLIGHT = 1  # one page read at a time: on a 2-core machine a second one takes the GUI thread's core
+WANTED = 4  # pages waiting to be read; older wishes are dropped (a fast scroll asks for hundreds)
+HOT_PAGES = 3  # a reload re-reads this many most recently painted pages with the count
 
 AVATAR_COLORS = ("#00a884", "#53bdeb", "#ff7a59", "#a17fe0", "#e542a3", "#ffbc38", "#02a698", "#5f66cd",
                  "#fc6c63", "#009de2")
@@ -38,28 +46,46 @@ def avatar_color(key: str) -> QColor:
 
 
 class ChatListModel(QAbstractListModel):
-    """Thin adapter over `chat_summaries`: pages in on demand, reloads when the engine stores messages."""
+    """Thin adapter over `count_chats` and `chat_summaries`: every matching chat is a row from the start,
+    pages of `PAGE` rows are read when a row of theirs is first asked for."""
 
-    loaded = Signal()  # a load or page finished (tests and --screenshot wait on it)
+    loaded = Signal()  # a reload or a page arrived (the window re-selects the open chat; tests wait on it)
     load_failed = Signal(str)
 
-    def __init__(self, engine: Any, parent: Any = None) -> None:
+    def __init__(self, engine: Any, parent: Any = None, *, cache_pages: int = CACHE_PAGES) -> None:
         super().__init__(parent)
         self.engine = engine
-        self._rows: list[ChatSummary] = []
+        self._count = 0
+        self._pages: OrderedDict[int, list[ChatSummary]] = OrderedDict()  # page -> rows, least recently used first
+        self._wanted: OrderedDict[int, None] = OrderedDict()  # pages asked for, newest last
+        self._in_flight: set[int] = set()
+        self._failed_pages: set[int] = set()  # not asked again until the next reload
+        self._cache_pages = cache_pages
         self._search = ""
-        self._exhausted = True  # nothing to fetch until the first reload
-        self._loading = False
+        self._reloading = False
         self._generation = 0  # bumps on reload/search so late pages of an old query are dropped
+        # Requests are sent once the view has finished painting: one pass of placeholders asks once.
+        self._request_timer = QTimer(self, singleShot=True, interval=0)
+        self._request_timer.timeout.connect(self._request_pages)
+
+    @property
+    def _loading(self) -> bool:
+        """A count or a page is being read (the screenshot waits for the list to settle)."""
+        return self._reloading or bool(self._in_flight)
 
     # -- Qt model API
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own signature
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else self._count
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = index.row()
+        if not index.isValid() or not 0 <= row < self._count:
             return None
-        chat = self._rows[index.row()]
+        chat = self._chat(row)
+        if chat is None:  # a placeholder until its page arrives
+            return None
+        if role == SummaryRole:
+            return chat
         if role == Qt.ItemDataRole.DisplayRole:
             return chat.name or phone(chat.wa_id)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -67,87 +93,177 @@ class ChatListModel(QAbstractListModel):
             if chat.failed_media:
                 tip += f"\n{chat.failed_media} media could not be downloaded"
             return tip
-        if role == SummaryRole:
-            return chat
         if role == ContactIdRole:
             return chat.contact_id
         return None
 
-    def canFetchMore(self, parent: Index) -> bool:
-        return not parent.isValid() and not self._exhausted and not self._loading
+    def _chat(self, row: int) -> ChatSummary | None:
+        page, offset = divmod(row, PAGE)
+        rows = self._pages.get(page)
+        if rows is None:
+            self._want(page)
+            return None
+        self._pages.move_to_end(page)  # painted now: the last page the cache lets go
+        return rows[offset] if offset < len(rows) else None  # a short page: chats went since the count
 
-    def fetchMore(self, parent: Index) -> None:
-        if parent.isValid() or self._exhausted or self._loading:
+    # -- pages
+    def _want(self, page: int) -> None:
+        if page in self._in_flight or page in self._failed_pages:
             return
-        self._loading = True
-        generation, search, offset = self._generation, self._search, len(self._rows)
-        run_task(lambda: self._query(search, PAGE, offset),
-                 lambda rows: self._append(generation, rows), self._failed)
+        self._wanted[page] = None
+        self._wanted.move_to_end(page)
+        while len(self._wanted) > WANTED:
+            self._wanted.popitem(last=False)  # scrolled past long ago; asked again if painted again
+        if not self._request_timer.isActive():
+            self._request_timer.start()
+
+    def _request_pages(self) -> None:
+        while self._wanted and len(self._in_flight) < IN_FLIGHT:
+            page, _ = self._wanted.popitem(last=True)  # the newest wish is what is on screen now
+            if page in self._pages or page * PAGE >= self._count:
+                continue
+            self._read_page(page)
+
+    def _read_page(self, page: int) -> None:
+        self._in_flight.add(page)
+        generation, search = self._generation, self._search or None
+
+        def work() -> list[ChatSummary]:
+            with self.engine.db.session() as s:
+                return chat_summaries(s, search=search, limit=PAGE, offset=page * PAGE)
+
+        run_task(work, lambda rows: self._page_arrived(generation, page, rows),
+                 lambda exc: self._page_failed(generation, page, exc))
+
+    def _page_arrived(self, generation: int, page: int, rows: list[ChatSummary]) -> None:
+        if generation != self._generation:
+            return  # a newer search or reload superseded this one
+        self._in_flight.discard(page)
+        self._store(page, rows)
+        first, last = page * PAGE, min(self._count, (page + 1) * PAGE) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first), self.index(last))
+        self.loaded.emit()
+        self._request_pages()
+
+    def _page_failed(self, generation: int, page: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self._in_flight.discard(page)
+        self._failed_pages.add(page)
+        self._failed(exc)
+        self._request_pages()
+
+    def _store(self, page: int, rows: list[ChatSummary]) -> None:
+        self._pages[page] = rows
+        self._pages.move_to_end(page)
+        while len(self._pages) > self._cache_pages:
+            self._pages.popitem(last=False)
 
     # -- loading
-    def _query(self, search: str, limit: int, offset: int) -> list[ChatSummary]:
-        with self.engine.db.session() as s:
-            return chat_summaries(s, search=search or None, limit=limit, offset=offset)
-
     def reload(self) -> None:
-        """Re-read as many rows as are shown now (at least one page), e.g. after new messages."""
-        self._generation += 1
-        self._loading = True
-        generation, search, limit = self._generation, self._search, max(PAGE, len(self._rows))
-        run_task(lambda: self._query(search, limit, 0), lambda rows: self._replace(generation, rows, limit),
-                 self._failed)
+        """Count again and re-read the pages on screen, e.g. after new messages."""
+        hot = list(self._pages)[-HOT_PAGES:] or [0]
+        self._start_reload(hot, reset=False)
 
     def set_search(self, text: str) -> None:
         text = text.strip()
         if text == self._search:
             return
         self._search = text
-        self.beginResetModel()
-        self._rows = []
-        self.endResetModel()
-        self.reload()
+        self._start_reload([0], reset=True)
 
-    def _replace(self, generation: int, rows: list[ChatSummary], limit: int) -> None:
-        if generation != self._generation:
-            return  # a newer search or reload superseded this one
-        self._loading = False
-        self.beginResetModel()
-        self._rows = rows
-        self._exhausted = len(rows) < limit
-        self.endResetModel()
-        self.loaded.emit()
+    def _start_reload(self, hot: list[int], *, reset: bool) -> None:
+        self._generation += 1
+        self._in_flight.clear()
+        self._wanted.clear()
+        self._reloading = True
+        generation, search = self._generation, self._search
 
-    def _append(self, generation: int, rows: list[ChatSummary]) -> None:
+        def work() -> tuple[int, dict[int, list[ChatSummary]]]:
+            with self.engine.db.session() as s:
+                n = count_chats(s, search=search or None)
+                return n, {p: chat_summaries(s, search=search or None, limit=PAGE, offset=p * PAGE)
+                           for p in hot if p * PAGE < n}
+
+        run_task(work, lambda result: self._reloaded(generation, *result, reset=reset), self._reload_failed)
+
+    def _reloaded(self, generation: int, count: int, pages: dict[int, list[ChatSummary]], *, reset: bool) -> None:
         if generation != self._generation:
             return
-        self._loading = False
-        self._exhausted = len(rows) < PAGE
-        if rows:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-            self._rows.extend(rows)
-            self.endInsertRows()
+        self._reloading = False
+        self._failed_pages.clear()
+        if reset or count != self._count:
+            # The one layout of every row (QListView asks rowCount() once per row): at a reload, never
+            # while scrolling. With the count unchanged the rows only change in place.
+            self.beginResetModel()
+            self._count = count
+            self._pages = OrderedDict(pages)
+            self.endResetModel()
+        else:
+            self._pages = OrderedDict(pages)  # other pages are stale: read again when painted
+            if count:
+                self.dataChanged.emit(self.index(0), self.index(count - 1))
         self.loaded.emit()
 
+    def _reload_failed(self, exc: BaseException) -> None:
+        self._reloading = False
+        self._failed(exc)
+
     def _failed(self, exc: BaseException) -> None:
-        self._loading = False
         log.warning("could not load the chat list: %s", exc)
         self.load_failed.emit(f"Could not load the chat list: {exc}")
 
     def mark_read(self, contact_id: int) -> None:
         """The chat was opened (the engine recorded it): its unread badge goes now, not at the next reload."""
         row = self.row_of(contact_id)
-        if row >= 0 and self._rows[row].unread:
-            self._rows[row] = dataclasses.replace(self._rows[row], unread=0)
+        if row < 0:
+            return
+        rows = self._pages[row // PAGE]
+        chat = rows[row % PAGE]
+        if chat.unread:
+            rows[row % PAGE] = dataclasses.replace(chat, unread=0)
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
 
     # -- lookups for the window
     def row_of(self, contact_id: int) -> int:
-        return next((i for i, c in enumerate(self._rows) if c.contact_id == contact_id), -1)
+        """The chat's row if its page is loaded, else -1."""
+        for page, rows in self._pages.items():
+            for offset, chat in enumerate(rows):
+                if chat.contact_id == contact_id:
+                    return page * PAGE + offset
+        return -1
 
     def summary(self, row: int) -> ChatSummary | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        """The chat at `row` if its page is loaded (never schedules a read)."""
+        rows = self._pages.get(row // PAGE) if 0 <= row < self._count else None
+        return rows[row % PAGE] if rows is not None and row % PAGE < len(rows) else None
+
+
+class ChatListView(QListView):
+    """The list of chats: rows of one height, scrolled per pixel, repainted (not laid out) when rows change.
+
+    QListView in list mode lays out every row again on any `dataChanged` (QListModeViewBase::dataChanged
+    schedules a full layout, in case a row changed size), and that layout asks the Python model's
+    rowCount() twice per row: ~230 ms at 100,000 chats, for each page that arrives. With uniform item
+    sizes a change of data cannot move a row, so a repaint is all it needs.
+    """
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setUniformItemSizes(True)  # 100,000 rows without asking the delegate for each
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+    def dataChanged(self, topLeft: Index, bottomRight: Index, roles: Any = ()) -> None:  # noqa: N802, N803
+        if not self.uniformItemSizes():
+            super().dataChanged(topLeft, bottomRight, list(roles))
+        elif topLeft == bottomRight:
+            QAbstractItemView.dataChanged(self, topLeft, bottomRight, list(roles))  # repaints that row
+        else:
+            # QAbstractItemView would unite the rectangles of every row in the range (three Python
+            # calls per row: a page is 200 rows, a reload all of them); the rows on screen are enough.
+            self.viewport().update()
 
 
 class ChatListDelegate(QStyledItemDelegate):
@@ -171,9 +287,28 @@ class ChatListDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return QSize(300, ROW_HEIGHT)
 
+    def _paint_placeholder(self, painter: QPainter, r: QRect) -> None:
+        """A light skeleton while the row's page is read: grey avatar and two grey bars."""
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(r, QColor("white"))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#eceff1"))
+        size = 48
+        avatar = QRect(r.left() + 12, r.top() + (r.height() - size) // 2, size, size)
+        painter.drawEllipse(avatar)
+        left = avatar.right() + 14
+        width = max(0, r.right() - 14 - left)
+        painter.drawRoundedRect(QRect(left, r.top() + 18, width * 2 // 5, 12), 6, 6)
+        painter.drawRoundedRect(QRect(left, r.top() + 43, width * 3 // 4, 10), 5, 5)
+        painter.setPen(QPen(QColor("#e9edef"), 1))
+        painter.drawLine(left, r.bottom(), r.right(), r.bottom())
+        painter.restore()
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         chat: ChatSummary | None = index.data(SummaryRole)
         if chat is None:
+            self._paint_placeholder(painter, option.rect)
             return
         r = option.rect
         painter.save()

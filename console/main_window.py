@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
-from console.chat_list import ChatListDelegate, ChatListModel, ContactIdRole, SummaryRole, avatar_color
+from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
 from console.conversation import MessageListModel
 from console.conversation_view import ConversationView
 from console.maintenance import Maintenance
@@ -148,14 +147,12 @@ class MainWindow(QMainWindow):
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(lambda: self.chats.set_search(self.search.text()))
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        self.chat_list = QListView(left)
+        self.chat_list = ChatListView(left)  # uniform rows, per-pixel scrolling, no relayout per page
         self.chat_list.setObjectName("chatList")
         self.chat_list.setModel(self.chats)
         self.chat_list.setItemDelegate(ChatListDelegate(self.chat_list))
-        self.chat_list.setUniformItemSizes(True)  # 100,000 rows without asking the delegate for each
         self.chat_list.setMouseTracking(True)
         self.chat_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.chat_list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.chat_list.setFrameShape(QFrame.Shape.NoFrame)
         self.chat_list.selectionModel().currentChanged.connect(self._on_chat_selected)
         search_box = QWidget(left)
@@ -304,15 +301,24 @@ class MainWindow(QMainWindow):
             self.chat_opened.emit(cid)
 
     def _chats_loaded(self) -> None:
-        # keep the open chat selected across reloads (a reset clears the selection)
+        # Keep the open chat selected across reloads and as pages arrive: a reset clears the selection,
+        # and new messages move chats to other rows (the list only finds a chat whose page is loaded).
         cid = self.messages.contact_id
-        if cid is not None:
-            row = self.chats.row_of(cid)
-            if row >= 0:
-                index = self.chats.index(row)
-                self.chat_list.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-                self.chat_list.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
-                self.header.show_chat(self.chats.summary(row))
+        if cid is None:
+            return
+        selection = self.chat_list.selectionModel()
+        current = self.chat_list.currentIndex()
+        row = self.chats.row_of(cid)
+        if row < 0:
+            shown = self.chats.summary(current.row()) if current.isValid() else None
+            if shown is not None and shown.contact_id != cid:
+                selection.clear()  # the selected row now holds another chat
+            return
+        index = self.chats.index(row)
+        if current != index or not selection.isSelected(index):
+            selection.select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.header.show_chat(self.chats.summary(row))
 
     # -- engine events
     def _on_media_status(self, event: MediaStatusChanged) -> None:
@@ -458,8 +464,6 @@ class MainWindow(QMainWindow):
     def open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.cfg.data_dir)))
 
-    def contact_ids(self) -> list[int]:
-        return [self.chats.index(r).data(ContactIdRole) for r in range(self.chats.rowCount())]
 
 
 def _optional(module: str) -> Any:

@@ -73,7 +73,8 @@ class ScreenshotTaker(QObject):
         self._finish(ok=True)
 
     def _pick_chat(self) -> int:
-        chats = [self.window.chats.summary(r) for r in range(self.window.chats.rowCount())]
+        # Only loaded rows: past the first pages the virtual list holds placeholders (None).
+        chats = [c for r in range(self.window.chats.rowCount()) if (c := self.window.chats.summary(r)) is not None]
         with_failures = [c for c in chats if c.failed_media]
         pool = with_failures or chats
         return max(pool, key=lambda c: (c.messages, c.last_at or 0)).contact_id

@@ -123,6 +123,25 @@ def media_many(s: Session, media_ids: list[int]) -> dict[int, MediaView]:
     return {r[0]: MediaView.from_row(*r) for r in rows}
 
 
+def _with_search(q: Any, search: str | None) -> Any:
+    """Only chats whose contact's name or number contains `search` (the chat list's search box)."""
+    if not search or not search.strip():
+        return q
+    like = f"%{search.strip()}%"
+    return q.where(Chat.contact_id.in_(select(Contact.id).where(or_(Contact.name.ilike(like),
+                                                                       Contact.wa_id.ilike(like)))))
+
+
+def count_chats(s: Session, *, search: str | None = None) -> int:
+    """How many rows `chat_summaries` has for `search`: one per contact with at least one message.
+
+    One statement over the (contact_id, created_at) index (SQLite counts the distinct keys without
+    touching the table), so the chat list can size itself for 100,000 chats before any page is read.
+    """
+    contacts = _with_search(select(Chat.contact_id).where(Chat.contact_id.is_not(None)), search)
+    return int(s.execute(select(func.count(func.distinct(contacts.subquery().c.contact_id)))).scalar_one())
+
+
 def chat_summaries(s: Session, *, search: str | None = None, limit: int = 500, offset: int = 0) -> list[ChatSummary]:
     """One row per contact, most recent conversation first, in two statements whatever the page size.
 
@@ -132,10 +151,7 @@ def chat_summaries(s: Session, *, search: str | None = None, limit: int = 500, o
     """
     order = (select(Chat.contact_id.label("cid"), func.max(Chat.created_at).label("last_at"))
              .where(Chat.contact_id.is_not(None)).group_by(Chat.contact_id))
-    if search:
-        like = f"%{search.strip()}%"
-        matching = select(Contact.id).where(or_(Contact.name.ilike(like), Contact.wa_id.ilike(like)))
-        order = order.where(Chat.contact_id.in_(matching))
+    order = _with_search(order, search)
     order = order.order_by(func.max(Chat.created_at).desc(), Chat.contact_id.desc()).limit(limit).offset(offset)
     page = [(r.cid, r.last_at) for r in s.execute(order)]
     if not page:
@@ -175,5 +191,5 @@ def failed_media_ids(s: Session) -> list[int]:
     return list(s.execute(select(ChatMedia.id).where(ChatMedia.processing_status == MediaStatus.FAILED)).scalars())
 
 
-__all__ = ["ChatSummary", "MediaView", "MessageView", "chat_summaries", "conversation", "failed_media_ids",
-           "mark_read", "media", "media_many"]
+__all__ = ["ChatSummary", "MediaView", "MessageView", "chat_summaries", "conversation", "count_chats",
+           "failed_media_ids", "mark_read", "media", "media_many"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+import pytest
 from console_helpers import say, send_media
 
+from console import chat_list
 from console.chat_list import PAGE, ChatListModel, SummaryRole
 from console.conversation import MessageListModel, MessageRole
 from engine import MediaDeskEngine
+from engine.db import queries
 from engine.simulator import CloudSimulator, Fault
 
 
@@ -31,23 +35,67 @@ def test_chat_list_orders_by_latest_message_and_counts(qtbot: Any, qtmodeltester
     assert model.index(1).data() == "Ana"
 
 
-def test_chat_list_pages_and_searches(qtbot: Any, engine: MediaDeskEngine) -> None:
+def _customers(engine: MediaDeskEngine, n: int) -> None:
     from engine.simulator import text_message
     from engine.simulator.payloads import new_wamid
 
     engine.ingest([text_message(f"hello {i}", wa_id=f"49{i:06d}", name=f"Customer {i}", wamid=new_wamid(),
-                                timestamp=1_700_000_000 + i) for i in range(PAGE + 50)])
+                                timestamp=1_700_000_000 + i) for i in range(n)])
+
+
+def _count_page_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
+    """How often each page offset was read by the model (its page reads go through `chat_summaries`)."""
+    reads: Counter[int] = Counter()
+
+    def counting(s: Any, **kw: Any) -> Any:
+        reads[kw["offset"]] += 1
+        return queries.chat_summaries(s, **kw)
+
+    monkeypatch.setattr(chat_list, "chat_summaries", counting)
+    return reads
+
+
+def test_chat_list_is_sized_by_the_count_and_pages_in_on_demand(qtbot: Any, qtmodeltester: Any,
+                                                                 engine: MediaDeskEngine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 2 * PAGE + 50
+    _customers(engine, n)
+    reads = _count_page_reads(monkeypatch)
     model = ChatListModel(engine)
     with qtbot.waitSignal(model.loaded, timeout=5000):
         model.reload()
-    assert model.rowCount() == PAGE
-    assert model.index(0).data() == f"Customer {PAGE + 49}"  # the most recent first
-    assert model.canFetchMore(model.index(-1).parent())
-    with qtbot.waitSignal(model.loaded, timeout=5000):
-        model.fetchMore(model.index(-1).parent())
-    assert model.rowCount() == PAGE + 50
-    assert not model.canFetchMore(model.index(-1).parent())
+    assert model.rowCount() == n  # every chat is a row at once; only the first page is read
+    assert model.index(0).data() == f"Customer {n - 1}"  # the most recent first
+    assert dict(reads) == {0: 1}
+    assert model.summary(PAGE) is None and model.row_of(_contact_id(engine, "49000000")) == -1
 
+    last = model.index(n - 1)
+    for _ in range(5):  # painted several times before the page arrives: read once
+        assert last.data(SummaryRole) is None and model.index(2 * PAGE).data() is None
+    qtbot.waitUntil(lambda: model.summary(n - 1) is not None, timeout=5000)
+    assert last.data() == "Customer 0" and model.index(2 * PAGE).data() == "Customer 49"
+    assert model.row_of(_contact_id(engine, "49000000")) == n - 1
+    assert reads[2 * PAGE] == 1 and reads[PAGE] == 0  # the page in between was never shown
+    qtmodeltester.check(model)  # placeholders and real rows side by side
+
+
+def test_chat_list_page_cache_is_bounded(qtbot: Any, engine: MediaDeskEngine) -> None:
+    _customers(engine, 3 * PAGE)
+    model = ChatListModel(engine, cache_pages=2)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    for page in (1, 2):
+        model.index(page * PAGE).data()
+        qtbot.waitUntil(lambda page=page: model.summary(page * PAGE) is not None, timeout=5000)
+    assert model.summary(0) is None  # the least recently painted page went
+    assert model.summary(PAGE) is not None and model.summary(2 * PAGE) is not None
+
+
+def test_chat_list_searches(qtbot: Any, engine: MediaDeskEngine) -> None:
+    _customers(engine, PAGE + 50)
+    model = ChatListModel(engine)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
     with qtbot.waitSignal(model.loaded, timeout=5000):
         model.set_search("Customer 12")
     names = {model.index(r).data() for r in range(model.rowCount())}
@@ -55,6 +103,9 @@ def test_chat_list_pages_and_searches(qtbot: Any, engine: MediaDeskEngine) -> No
     with qtbot.waitSignal(model.loaded, timeout=5000):
         model.set_search("49000007")  # by number too
     assert [model.index(r).data() for r in range(model.rowCount())] == ["Customer 7"]
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_search("nobody")
+    assert model.rowCount() == 0
 
 
 def test_conversation_model_shows_every_kind(qtbot: Any, qtmodeltester: Any, engine: MediaDeskEngine,
