@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 
 import uvicorn
 
@@ -47,14 +48,11 @@ class ListenerThread:
 
     def start(self, timeout: float = 10.0) -> None:
         self._thread.start()
-        ready = threading.Event()
-
-        def wait() -> None:
-            while not self._server.started and self._thread.is_alive():
-                ready.wait(0.01)
-            ready.set()
-
-        wait()
+        # uvicorn offers no "started" event to wait on, only a flag; the socket is already bound, so this
+        # is the few milliseconds its loop takes to begin serving.
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
         if not self._server.started:
             raise ConfigError(f"the webhook listener could not start on {self.address}")
         log.info("listening for webhooks on %s/webhook", self.address)
