@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -116,7 +116,3 @@ def format_metrics(m: Metrics) -> str:
         lines.append("failure reasons      " + ", ".join(f"{k} {v}" for k, v in sorted(
             m.failure_reasons.items(), key=lambda kv: -kv[1])))
     return "\n".join(lines)
-
-
-def now_iso() -> str:
-    return datetime.now().isoformat(timespec="seconds")

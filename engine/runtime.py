@@ -18,8 +18,8 @@ from engine.db import migrate as migrations
 from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
 from engine.errors import DatabaseError
-from engine.events import EventBus, MediaStatusChanged, MessagesStored
-from engine.health import HealthReport, run_health_check
+from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
@@ -181,15 +181,11 @@ class MediaDeskEngine:
         running = self.queue is not None and self.queue.workers_alive() > 0
         report = run_health_check(self.db, self.storage, queue_length=self.queue.pending_count(),
                                   workers_alive=self.queue.workers_alive(), workers_expected=running)
-        from engine.events import HealthChanged
-
         self.events.emit(HealthChanged(ok=report.ok, report=report))
         return report
 
     def health_summary(self) -> dict[str, Any]:
         """What /healthz answers: listener, queue, workers, database, the last health check."""
-        from engine.health import last_report
-
         db_ok = True
         try:
             last = last_report(self.db)
