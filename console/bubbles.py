@@ -505,8 +505,7 @@ class MessageDelegate(QStyledItemDelegate):
         reason = f"{what}: {reason_text(media.reason, media.error)}"
         p.drawText(QRect(icon.right() + 10, r.top() + 36, r.width() - 56, 34),
                    Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop, reason)
-        if media.error:
-            pass  # the full engine sentence is in the tooltip (see MessageListModel.data)
+        # The engine's full sentence (media.error) is in the bubble's tooltip: see MessageListModel.data.
         self._button(p, lay.buttons["retry"], "⟳  Retry", primary=True)
 
     def _location(self, p: QPainter, lay: BubbleLayout, msg: MessageView) -> None:
