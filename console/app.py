@@ -61,6 +61,7 @@ def ask_first_run(parent: Any = None) -> str | None:
     """'demo', 'settings' or None (quit): a newcomer either sees it work or connects their number."""
     box = QMessageBox(parent)
     box.setWindowTitle("Welcome to MediaDesk")
+    box.setIconPixmap(QIcon(str(resource_path("icons", "mediadesk.png"))).pixmap(64, 64))
     box.setText("<b>Welcome to MediaDesk</b>")
     box.setInformativeText("Try it with demo chats from a built-in WhatsApp simulator, or connect your "
                            "WhatsApp Business number now.")
