@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -24,7 +25,10 @@ class ListenerThread:
         try:
             self._sock = socket.create_server((host, port), reuse_port=False)
         except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                hint = " (is MediaDesk already running? choose another port in Settings or with --port)"
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
         # Accepted sockets inherit this: without it a response written as headers + body waits for the
         # client's delayed ACK (40 ms on Linux) before the body goes out.
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
