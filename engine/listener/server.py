@@ -35,7 +35,7 @@ class ListenerThread:
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", http="httptools",
-            loop="auto", timeout_keep_alive=30, server_header=False, date_header=False,
+            loop="auto", timeout_keep_alive=30, server_header=False, date_header=False, proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="mediadesk-listener", daemon=True)
