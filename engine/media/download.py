@@ -184,7 +184,7 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
         size, head, next_progress = 0, b"", PROGRESS_EVERY
         total = info.file_size
         try:
-            with open(temp, "wb") as out:
+            with open(temp, "wb", buffering=0) as out:  # whole chunks: no need for a copy into a buffer
                 for chunk in resp.iter_content(CHUNK):
                     size += len(chunk)
                     if size > limit:
@@ -195,12 +195,11 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
                     if len(head) < 8192:
                         head += chunk[: 8192 - len(head)]
                     h.update(chunk)
-                    out.write(chunk)
+                    _write_all(out, chunk)
                     if size >= next_progress:
                         next_progress += PROGRESS_EVERY
                         p.events.emit(MediaStatusChanged(job.media_id, MediaStatus.PROCESSING,
                                                          bytes_done=size, bytes_total=total))
-                out.flush()
                 os.fsync(out.fileno())
         except requests.RequestException as exc:
             got = f"after {size:,} bytes" if size else "before its first chunk"
@@ -208,6 +207,14 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
         except OSError as exc:
             raise TransientMediaError(f"could not write the file: {exc.strerror or exc}", reason="storage") from exc
     return size, h.digest(), head
+
+
+def _write_all(out, chunk: bytes) -> None:
+    # An unbuffered write is one write(2), which may take less than all of it; the hash and byte count
+    # describe the whole chunk, so the file must get the whole chunk too.
+    view = memoryview(chunk)
+    while view:
+        view = view[out.write(view):]
 
 
 def _finish_attempt(s, media_id: int, outcome: str, error: str | None, size: int | None) -> None:
