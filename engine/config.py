@@ -93,10 +93,6 @@ class Config:
         return self.data_dir / "logs"
 
     @property
-    def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
-
-    @property
     def webhook_url(self) -> str:
         return f"http://{self.host}:{self.port}/webhook"
 

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from engine.config import Config
 from engine.db import backup as backups
 from engine.db import migrate as migrations
-from engine.db.checkpoint import Checkpointer
 from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
 from engine.errors import DatabaseError
@@ -43,7 +42,6 @@ class MediaDeskEngine:
         self.store: WebhookStore | None = None
         self.writer: GroupCommitWriter | None = None
         self.listener: ListenerThread | None = None
-        self.checkpointer: Checkpointer | None = None
         self.last_migration: migrations.MigrationResult | None = None
 
     # -- life cycle
@@ -69,10 +67,6 @@ class MediaDeskEngine:
             self.queue.start_consumer()
         if listener:
             self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
-            url = self.db.engine.url
-            if url.get_backend_name() == "sqlite" and url.database:
-                self.checkpointer = Checkpointer(Path(url.database))
-                self.checkpointer.start()
             app = WebhookApp(self.writer, app_secret=self.cfg.app_secret, verify_token=self.cfg.verify_token,
                              max_body_bytes=self.cfg.max_body_bytes, health=self.health_summary)
             self.listener = ListenerThread(app, host=self.cfg.host, port=self.cfg.port)
@@ -83,9 +77,6 @@ class MediaDeskEngine:
             self.listener.stop()
             self.listener = None
         self.writer = None
-        if self.checkpointer:
-            self.checkpointer.stop()
-            self.checkpointer = None
         if self.queue:
             self.queue.stop_consumer()
         if self.store:

@@ -102,9 +102,6 @@ class TaskQueue:
     def pending_count(self) -> int:
         return self.huey.pending_count()
 
-    def scheduled_count(self) -> int:
-        return self.huey.scheduled_count()
-
     def flush(self) -> int:
         """Empty the queue and the schedule; returns how many tasks were dropped."""
         n = self.huey.pending_count() + self.huey.scheduled_count()

@@ -32,14 +32,16 @@ class Checkpointer:
         while not self._stop.wait(self.interval):
             self.checkpoint()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """One PASSIVE checkpoint: SQLite's (busy, frames in the WAL, frames checkpointed), None if skipped."""
         # A fresh connection each time: after a restore replaced the file, a kept one would still point at
         # the old file. Opening SQLite costs far less than the checkpoint itself.
         try:
             conn = sqlite3.connect(self.db_path, timeout=15)
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
             finally:
                 conn.close()
         except sqlite3.Error as exc:  # a busy database or a restore in progress: next time
             log.debug("checkpoint skipped: %s", exc)
+            return None

@@ -7,12 +7,14 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from engine.db.checkpoint import Checkpointer
 from engine.db.models import Chat, ChatMedia, Contact, MediaStatus, Workspace, utcnow
 from engine.db.session import Database
 from engine.ingest.parse import MessageRecord, ParsedWebhook, StatusRecord
@@ -64,9 +66,10 @@ class _LRU(OrderedDict):
 class WebhookStore:
     """Stores parsed webhooks. Caches workspace and contact ids so a text message costs one INSERT.
 
-    Keeps one connection open (checking one out of the pool per batch cost a third of a batch); `reset()`
-    closes it and forgets cached ids, for maintenance that replaces or reshapes the database. A lock makes
-    `store()` and `reset()` safe to call from different threads.
+    Keeps one connection open (checking one out of the pool per batch cost a third of a batch), with WAL
+    checkpoints on a thread of their own while it is open. `reset()` closes both and forgets cached ids, for
+    maintenance that replaces or reshapes the database. A lock makes `store()` and `reset()` safe to call
+    from different threads.
     """
 
     def __init__(self, db: Database) -> None:
@@ -74,6 +77,7 @@ class WebhookStore:
         self._workspaces: dict[str, int] = {}
         self._contacts: _LRU = _LRU(50_000)
         self._conn: Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -81,9 +85,22 @@ class WebhookStore:
         with self._lock:
             self._reset()
 
+    def _open(self) -> None:
+        self._conn = self.db.engine.connect()
+        url = self.db.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            # A checkpoint (copying the WAL into the database, with an fsync) would otherwise run inside whichever
+            # webhook batch crosses the threshold: the listener's worst latencies. A thread of ours does it.
+            self._conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(Path(url.database))
+            self._checkpointer.start()
+
     def _reset(self) -> None:
         self._workspaces.clear()
         self._contacts.clear()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -92,12 +109,7 @@ class WebhookStore:
         """Store several bodies in one transaction; all or nothing."""
         with self._lock:
             if self._conn is None:
-                self._conn = self.db.engine.connect()
-                if self._conn.dialect.name == "sqlite":
-                    # A checkpoint (copying the WAL into the database, with an fsync) would otherwise run inside
-                    # whichever webhook batch crosses the threshold: the listener's worst latencies. The engine's
-                    # checkpointer thread does it instead (engine.db.checkpoint).
-                    self._conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+                self._open()
             conn = self._conn
             try:
                 with conn.begin():

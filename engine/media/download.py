@@ -58,6 +58,7 @@ class _Job:
     message_at: datetime | None
     created_at: datetime
     attempt: int
+    attempt_id: int  # this attempt's media_attempts row
 
 
 def _claim(p: Pipeline, media_id: int) -> _Job | None:
@@ -77,11 +78,14 @@ def _claim(p: Pipeline, media_id: int) -> _Job | None:
         meta.update(attempts=attempt, started_at=utcnow().isoformat())
         meta.pop("next_attempt_at", None)
         media.meta = meta
-        s.add(MediaAttempt(media_id=media_id, started_at=utcnow()))
+        attempt_row = MediaAttempt(media_id=media_id, started_at=utcnow())
+        s.add(attempt_row)
+        s.flush()
         return _Job(
             media_id=media_id, wa_media_id=media.wa_media_id, mime=media.type, name=media.name,
             kind=chat.type if chat else None, workspace_id=chat.workspace_id if chat else 0,
             message_at=chat.created_at if chat else None, created_at=media.created_at, attempt=attempt,
+            attempt_id=attempt_row.id,
         )
 
 
@@ -125,7 +129,7 @@ def run_download(p: Pipeline, media_id: int) -> str:
         media.type = media.type or mime
         media.processing_status = MediaStatus.COMPLETED
         media.processed_at = now
-        _finish_attempt(s, media_id, "completed", None, size)
+        _finish_attempt(s, job, "completed", None, size)
     log.info("media %s completed: %s (%d bytes)", media_id, stored.path, size)
     p.events.emit(MediaStatusChanged(media_id, MediaStatus.COMPLETED))
     return MediaStatus.COMPLETED
@@ -217,12 +221,9 @@ def _write_all(out, chunk: bytes) -> None:
         view = view[out.write(view):]
 
 
-def _finish_attempt(s, media_id: int, outcome: str, error: str | None, size: int | None) -> None:
-    attempt = s.execute(
-        select(MediaAttempt).where(MediaAttempt.media_id == media_id).order_by(MediaAttempt.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if attempt is not None:
-        attempt.finished_at, attempt.outcome, attempt.error, attempt.bytes = utcnow(), outcome, error, size
+def _finish_attempt(s, job: _Job, outcome: str, error: str | None, size: int | None) -> None:
+    s.execute(update(MediaAttempt).where(MediaAttempt.id == job.attempt_id)
+              .values(finished_at=utcnow(), outcome=outcome, error=error, bytes=size))
 
 
 def _expired_at_meta(job: _Job) -> bool:
@@ -250,7 +251,7 @@ def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
             meta["failed_at"] = now.isoformat()
             media.processing_status = MediaStatus.FAILED
         media.meta = meta
-        _finish_attempt(s, job.media_id, "retry" if retry else "failed", message, None)
+        _finish_attempt(s, job, "retry" if retry else "failed", message, None)
     if retry:
         log.warning("media %s attempt %d failed (%s); retrying in %.0f s", job.media_id, job.attempt, message, delay)
         p.schedule(job.media_id, delay)
