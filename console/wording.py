@@ -13,6 +13,7 @@ REASONS: dict[str, str] = {
     "network": "Network problem while downloading",
     "timeout": "Network problem: the download timed out",
     "server": "Network problem: WhatsApp's server had an error",
+    "rate_limited": "WhatsApp was busy (too many requests)",
     "mime_mismatch": "The file was not what it claimed to be",
     "auth": "WhatsApp refused the access token (check Settings)",
     "checksum": "The download was damaged (checksum mismatch)",

@@ -54,4 +54,10 @@ class PermanentMediaError(MediaError):
 
 
 class TransientMediaError(MediaError):
+    """`retry_after`: seconds the server asked us to wait (Retry-After), when it said."""
+
     reason = "transient"
+
+    def __init__(self, message: str, *, reason: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after

@@ -182,8 +182,12 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
         if resp.status_code in (401, 403, 404, 410):
             raise TransientMediaError(f"the download link expired or was refused ({resp.status_code}); "
                                       "the next attempt asks WhatsApp for a new one", reason="expired")
+        if resp.status_code == 429:
+            raise TransientMediaError("the download server asked us to slow down (429)", reason="rate_limited",
+                                      retry_after=graph.retry_after(resp))
         if resp.status_code != 200:
-            raise TransientMediaError(f"the download answered {resp.status_code}", reason="server")
+            raise TransientMediaError(f"the download answered {resp.status_code}", reason="server",
+                                      retry_after=graph.retry_after(resp))
         h = hashlib.sha256()
         size, head, next_progress = 0, b"", PROGRESS_EVERY
         total = info.file_size
@@ -245,6 +249,8 @@ def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
         meta.update(error=message, reason=reason, attempts=job.attempt)
         if retry:
             delay = delays[job.attempt - 1]
+            if isinstance(exc, TransientMediaError) and exc.retry_after is not None:
+                delay = max(delay, exc.retry_after)  # the server said when: asking sooner only fails again
             meta["next_attempt_at"] = (now + timedelta(seconds=delay)).isoformat()
             media.processing_status = MediaStatus.PENDING
         else:

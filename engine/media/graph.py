@@ -6,6 +6,8 @@ import base64
 import binascii
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -33,12 +35,76 @@ class MediaInfo:
     file_size: int | None
 
 
-def _graph_error(resp: requests.Response) -> str:
+# Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling and the WhatsApp
+# Cloud API error codes). Graph answers many of them with HTTP 400, so the code decides, not the status.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056})
+TRANSIENT_CODES = frozenset({1, 2, 131000, 131016, 133004})
+AUTH_CODES = frozenset({10, 102, 190, *range(200, 300)})
+MAX_RETRY_AFTER = 15 * 60.0  # a server asking for longer is not believed: the owner would think it hung
+
+
+@dataclass(frozen=True)
+class GraphError:
+    """What an error answer says: Graph's JSON error object when there is one."""
+
+    status: int
+    message: str
+    code: int | None
+    is_transient: bool
+    retry_after: float | None
+
+    def __str__(self) -> str:
+        return f"{self.message} (code {self.code})" if self.code is not None else self.message
+
+
+def retry_after(resp: requests.Response) -> float | None:
+    """The Retry-After header in seconds (delta or HTTP date), capped; None when absent or unreadable."""
+    value = (resp.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
     try:
-        err = resp.json().get("error", {})
-        return f"{err.get('message') or resp.reason} (code {err.get('code')})"
+        seconds = float(value)
     except ValueError:
-        return resp.reason or f"HTTP {resp.status_code}"
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def read_error(resp: requests.Response) -> GraphError:
+    err: dict[str, Any] = {}
+    try:
+        body = resp.json()
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            err = body["error"]
+    except ValueError:
+        pass
+    try:
+        code = int(err["code"]) if err.get("code") is not None else None
+    except (TypeError, ValueError):
+        code = None
+    return GraphError(status=resp.status_code, message=str(err.get("message") or resp.reason or
+                                                           f"HTTP {resp.status_code}"),
+                      code=code, is_transient=bool(err.get("is_transient")), retry_after=retry_after(resp))
+
+
+def classify(err: GraphError) -> PermanentMediaError | TransientMediaError:
+    """Whether another attempt can help, by Graph's error code first and the HTTP status second."""
+    if err.status == 429 or err.code in RATE_LIMIT_CODES:
+        return TransientMediaError(f"WhatsApp asked us to slow down: {err}", reason="rate_limited",
+                                   retry_after=err.retry_after)
+    if err.status in (401, 403) or err.code in AUTH_CODES:
+        return PermanentMediaError(f"WhatsApp refused the access token: {err}", reason="auth")
+    if err.status >= 500 or err.status == 408 or err.is_transient or err.code in TRANSIENT_CODES:
+        return TransientMediaError(f"WhatsApp answered {err.status}: {err}", reason="server",
+                                   retry_after=err.retry_after)
+    return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason="gone")
 
 
 def fetch_media_info(graph_url: str, version: str, media_id: str, token: str | None) -> MediaInfo:
@@ -53,12 +119,8 @@ def fetch_media_info(graph_url: str, version: str, media_id: str, token: str | N
         raise TransientMediaError(f"WhatsApp did not answer in time: {exc}", reason="timeout") from exc
     except requests.RequestException as exc:
         raise TransientMediaError(f"could not reach WhatsApp: {exc}", reason="network") from exc
-    if resp.status_code in (401, 403):
-        raise PermanentMediaError(f"WhatsApp refused the access token: {_graph_error(resp)}", reason="auth")
-    if resp.status_code in (400, 404, 410):
-        raise PermanentMediaError(f"the media is gone at WhatsApp: {_graph_error(resp)}", reason="gone")
     if resp.status_code != 200:
-        raise TransientMediaError(f"WhatsApp answered {resp.status_code}: {_graph_error(resp)}", reason="server")
+        raise classify(read_error(resp))
     try:
         data: dict[str, Any] = resp.json()
         size = data.get("file_size")

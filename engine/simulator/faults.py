@@ -22,6 +22,8 @@ class Fault:
     Metadata call (`GET /{version}/{media_id}`):
       - `fail_first` / `burst_5xx`: the first N calls answer 500 (a transient Graph outage);
         `burst_5xx` is an alias, the larger of the two wins.
+      - `rate_limit_first`: the first N calls answer 429, Graph code 80007 ("rate limit issues"), with a
+        `Retry-After` of `retry_after_s` seconds when that is set.
       - `status`: every call answers this status with Graph's error body (401, 404, 429, 500...).
       - `timeout_s`: wait this long before answering (a hung Graph call).
       - `wrong_sha256`: the digest does not match the bytes.
@@ -38,6 +40,8 @@ class Fault:
     slow_bps: int | None = None
     fail_first: int = 0
     burst_5xx: int = 0
+    rate_limit_first: int = 0
+    retry_after_s: float | None = None
     status: int | None = None
     dl_fail_first: int = 0
     truncate: bool = False
@@ -51,7 +55,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.slow_bps is not None and self.slow_bps <= 0:
             raise ValueError("slow_bps must be a positive number of bytes per second")
-        for name in ("fail_first", "burst_5xx", "dl_fail_first"):
+        for name in ("fail_first", "burst_5xx", "rate_limit_first", "dl_fail_first"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} cannot be negative")
         if self.status is not None and not 400 <= self.status <= 599:
@@ -92,6 +96,8 @@ PRESETS: dict[str, Fault] = {
     "slow": Fault(slow_bps=50_000),
     # Two failures then success: a downloader with retries recovers, one without does not.
     "5xx": Fault(fail_first=2),
+    # Graph's throttle: one 429 asking for a 1 s pause, then served.
+    "rate_limited": Fault(rate_limit_first=1, retry_after_s=1.0),
     "401": Fault(status=401),
     "404": Fault(status=404),
     "truncated": Fault(truncate=True),

@@ -51,7 +51,8 @@ _GRAPH_ERRORS: dict[int, tuple[str, str, int]] = {
     403: ("(#10) Application does not have permission for this action", "OAuthException", 10),
     404: ("Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
           "due to missing permissions, or does not support this operation.", "GraphMethodException", 100),
-    429: ("(#4) Application request limit reached", "OAuthException", 4),
+    429: ("(#80007) Rate limit issues: the WhatsApp Business Account has reached its rate limit",
+          "OAuthException", 80007),
     500: ("An unexpected error has occurred. Please retry your request later.", "OAuthException", 2),
     503: ("Service temporarily unavailable", "OAuthException", 2),
 }
@@ -341,6 +342,9 @@ class _GraphHandler(BaseHTTPRequestHandler):
             return None
         if fault.status is not None:
             return self._json(fault.status, graph_error(fault.status, media_id=media_id))
+        if calls <= fault.rate_limit_first:
+            wait = {} if fault.retry_after_s is None else {"Retry-After": f"{fault.retry_after_s:g}"}
+            return self._json(429, graph_error(429), headers=wait)
         if calls <= fault.failing_metadata_calls:
             return self._json(500, graph_error(500))
         return self._json(200, sim._metadata(media))
@@ -368,9 +372,11 @@ class _GraphHandler(BaseHTTPRequestHandler):
         expected = f"Bearer {self.simulator.access_token}"
         return hmac.compare_digest(self.headers.get("Authorization", ""), expected)
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -10,6 +10,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ CASES: dict[str, Case] = {
     "healthy": Case(Fault(), "completed", None, 1, 1, 1),
     "slow": Case(Fault(slow_bps=200_000), "completed", None, 1, 1, 1),
     "5xx then ok": Case(Fault(fail_first=2), "completed", None, 3, 3, 1),
+    "rate limited then ok": Case(Fault(rate_limit_first=2), "completed", None, 3, 3, 1),
     "download 500 once": Case(Fault(dl_fail_first=1), "completed", None, 2, 2, 2),
     "sha256 in base64": Case(Fault(sha256_base64=True), "completed", None, 1, 1, 1),
     "401": Case(Fault(status=401), "failed", "auth", 1, 1, 0),
@@ -405,3 +407,16 @@ def test_a_100_mb_download_keeps_memory_flat(tmp_path: Path) -> None:
     assert result["status"] == "completed"
     assert result["size"] == result["file"] == 100 * 1024 * 1024
     assert result["growth_mb"] < 50, result
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(engine: MediaDeskEngine, sim: CloudSimulator) -> None:
+    # The test engine backs off 0.2 s; Graph asks for 1 s: asking sooner would only be throttled again.
+    sim.add_media("RL-wait", "image/jpeg", fault=Fault(rate_limit_first=1, retry_after_s=1.0))
+    mid = send_media(engine, "RL-wait")
+    row = wait_final(engine, mid)
+    assert_completed_with_bytes(engine, sim, row)
+    first, second = attempts(engine, mid)
+    assert first["outcome"] == "retry" and "slow down" in first["error"]
+    gap = datetime.fromisoformat(second["started_at"]) - datetime.fromisoformat(first["finished_at"])
+    assert gap.total_seconds() >= 0.9
+    assert sim.metadata_calls["RL-wait"] == 2

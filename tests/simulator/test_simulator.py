@@ -188,7 +188,7 @@ def test_a_5xx_answer_is_a_transient_graph_error(sim, http):
     assert response.json()["error"]["is_transient"] is True
 
 
-@pytest.mark.parametrize(("status", "code"), [(401, 190), (404, 100), (429, 4), (503, 2)])
+@pytest.mark.parametrize(("status", "code"), [(401, 190), (404, 100), (429, 80007), (503, 2)])
 def test_a_fixed_status_is_answered_every_time(sim, http, status, code):
     sim.add_media("2003", "image/jpeg", fault=Fault(status=status))
     for _ in range(2):
