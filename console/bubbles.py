@@ -62,6 +62,8 @@ def media_kind(msg: MessageView) -> str | None:
 
 def caption_of(msg: MessageView) -> str | None:
     """The text under a bubble's media, or the message text; never the document's name twice."""
+    if (msg.meta or {}).get("revoked_at"):
+        return None
     if msg.type == "location":
         return None
     if msg.type == "reaction":
@@ -74,8 +76,14 @@ def caption_of(msg: MessageView) -> str | None:
 
 def fallback_text(msg: MessageView) -> str | None:
     """Messages without text still say something: nothing is ever a blank bubble."""
+    if (msg.meta or {}).get("revoked_at"):
+        return "This message was deleted"
     if msg.media is not None or msg.type in ("location", "reaction", "contacts"):
         return None
+    if msg.type == "media_placeholder":
+        return "Media from the chat history (WhatsApp shares the files of the last 14 days only)"
+    if msg.type == "revoke":
+        return "Deleted a message"
     if msg.type == "outbound":
         return "Message sent from another device"
     if msg.type == "unsupported":

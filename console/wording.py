@@ -24,7 +24,8 @@ REASONS: dict[str, str] = {
 KIND_LABELS: dict[str, str] = {
     "image": "Photo", "video": "Video", "audio": "Audio", "voice": "Voice message", "sticker": "Sticker",
     "document": "Document", "location": "Location", "contacts": "Contact", "reaction": "Reacted",
-    "unsupported": "Unsupported message", "outbound": "Message sent",
+    "unsupported": "Unsupported message", "outbound": "Message sent", "media_placeholder": "Media",
+    "edit": "Edited", "revoke": "Deleted a message",
 }
 
 

@@ -2,6 +2,10 @@
 
 Everything Meta sends is accepted: known message types keep their type, anything else is
 `unsupported` with the raw message kept, so nothing is ever dropped for being new.
+
+Besides `messages` (what customers send) and `statuses`, a number that also runs the WhatsApp Business
+app ("coexistence") sends `message_echoes` (what the owner sent from the app: outbound messages, with
+their media) and `history` (past chats, synced once, in chunks of threads).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ MEDIA_TYPES = frozenset({"image", "video", "audio", "sticker", "document"})
 KNOWN_TYPES = MEDIA_TYPES | {
     "text", "location", "contacts", "reaction", "interactive", "button", "order", "system",
     "referral", "voice", "unsupported", "request_welcome", "ephemeral",
+    "media_placeholder",  # history sync: a media whose id comes in a later webhook
+    "edit", "revoke",  # the owner edited or deleted a message in the Business app (echoes)
 }
 TOO_LARGE_CODE = 131052
 
@@ -45,6 +51,9 @@ class MessageRecord:
     meta: dict[str, Any]
     created_at: datetime
     media: MediaRecord | None = None
+    direction: str = "in"  # "out": sent by the business (an echo, or the business's side of synced history)
+    status: str | None = None  # for outbound messages: sent/delivered/read, when the body says
+    target_wamid: str | None = None  # edit/revoke: the message it changes
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,10 @@ def _body_for(kind: str, msg: dict[str, Any]) -> str | None:
         return _text(obj.get("text")) or f"Order of {len(items)} item(s)"
     if kind == "system":
         return _text(obj.get("body"))
+    if kind == "edit":
+        inner = _dict(obj.get("message"))
+        inner_kind = str(inner.get("type") or "")
+        return _body_for(inner_kind, inner) if inner_kind and inner_kind != "edit" else None
     return None
 
 
@@ -189,6 +202,22 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
             for msg in _list(value.get("messages")):
                 if isinstance(msg, dict):
                     out.messages.append(_message(msg, pnid, display, waba_id, names, first_contact))
+            for msg in _list(value.get("message_echoes")):
+                if isinstance(msg, dict):
+                    to = _text(msg.get("to") or msg.get("to_user_id")) or first_contact or "unknown"
+                    out.messages.append(_message(msg, pnid, display, waba_id, names, to, direction="out",
+                                                 wa_id=to))
+            for chunk in _list(value.get("history")):
+                for thread in _list(_dict(chunk).get("threads")):
+                    thread = _dict(thread)
+                    peer = _text(thread.get("id")) or "unknown"
+                    for msg in _list(thread.get("messages")):
+                        if isinstance(msg, dict):
+                            # The customer's number in `from` is their message; anything else is the business's.
+                            sender = _text(msg.get("from"))
+                            outbound = bool(msg.get("to")) or (sender is not None and sender != peer)
+                            out.messages.append(_message(msg, pnid, display, waba_id, names, peer,
+                                                         direction="out" if outbound else "in", wa_id=peer))
             for st in _list(value.get("statuses")):
                 if isinstance(st, dict) and st.get("id"):
                     extra = {k: v for k, v in st.items() if k not in ("id", "status", "timestamp")}
@@ -204,14 +233,17 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
 
 
 def _message(msg: dict[str, Any], pnid: str, display: str | None, waba_id: str | None,
-             names: dict[str, str | None], first_contact: str | None) -> MessageRecord:
+             names: dict[str, str | None], first_contact: str | None, *, direction: str = "in",
+             wa_id: str | None = None) -> MessageRecord:
     sent_type = str(msg.get("type") or "unknown")
     kind = sent_type if sent_type in KNOWN_TYPES else "unsupported"
-    wa_id = _text(msg.get("from") or msg.get("user_id")) or first_contact or "unknown"
+    wa_id = wa_id or _text(msg.get("from") or msg.get("user_id")) or first_contact or "unknown"
     if kind == "unsupported":
         meta: dict[str, Any] = {"raw": msg}
     else:
         meta = {k: v for k, v in msg.items() if k not in ("id", "from", "timestamp", "type", "text")}
+    status = _text(_dict(msg.get("history_context")).get("status")) if direction == "out" else None
+    target = _text(_dict(msg.get(kind)).get("original_message_id")) if kind in ("edit", "revoke") else None
     media = None
     if kind in MEDIA_TYPES or any(_dict(e).get("code") == TOO_LARGE_CODE for e in _list(msg.get("errors"))):
         media = _media_record(sent_type if sent_type in MEDIA_TYPES else kind, msg)
@@ -219,5 +251,6 @@ def _message(msg: dict[str, Any], pnid: str, display: str | None, waba_id: str |
         phone_number_id=pnid, display_phone_number=display, waba_id=waba_id, wa_id=wa_id,
         contact_name=names.get(wa_id) or (names.get(first_contact) if first_contact else None),
         wamid=_wamid(msg), type=kind, body=_body_for(kind, msg), meta=meta,
-        created_at=_ts(msg.get("timestamp")), media=media,
+        created_at=_ts(msg.get("timestamp")), media=media, direction=direction,
+        status=status.lower() if status else None, target_wamid=target,
     )
