@@ -1,4 +1,4 @@
-"""Finding files under `resources/`, from a source checkout or from a PyInstaller bundle."""
+"""Finding files under `resources/`: in a source checkout, an installed package or a PyInstaller bundle."""
 
 from __future__ import annotations
 
@@ -8,5 +8,8 @@ from pathlib import Path
 
 def resource_path(*parts: str) -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
-    root = Path(bundle) if bundle is not None else Path(__file__).resolve().parents[1]
-    return root.joinpath("resources", *parts)
+    if bundle is not None:
+        return Path(bundle).joinpath("resources", *parts)
+    import resources  # the package beside `engine`, wherever pip put it
+
+    return Path(resources.__file__).resolve().parent.joinpath(*parts)
