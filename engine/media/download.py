@@ -27,8 +27,9 @@ from engine.db.session import Database
 from engine.errors import MediaError, PermanentMediaError, StorageError, TransientMediaError
 from engine.events import EventBus, MediaStatusChanged
 from engine.media import graph
+from engine.media.holders import holder, temp_name
 from engine.media.limits import contradicts, extension_for, size_limit, sniff
-from engine.storage import TEMP_SUFFIX, Storage
+from engine.storage import Storage
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -75,7 +76,8 @@ def _claim(p: Pipeline, media_id: int) -> _Job | None:
         chat = s.execute(select(Chat.type, Chat.workspace_id, Chat.created_at).where(Chat.media_id == media_id)).first()
         meta = dict(media.meta or {})
         attempt = int(meta.get("attempts", 0)) + 1
-        meta.update(attempts=attempt, started_at=utcnow().isoformat())
+        now = utcnow()
+        meta.update(attempts=attempt, started_at=now.isoformat(), holder=holder(now, p.cfg.download_timeout))
         meta.pop("next_attempt_at", None)
         media.meta = meta
         attempt_row = MediaAttempt(media_id=media_id, started_at=utcnow())
@@ -121,7 +123,7 @@ def run_download(p: Pipeline, media_id: int) -> str:
     with p.db.session() as s:
         media = s.get(ChatMedia, media_id)
         meta = dict(media.meta or {})
-        for k in ("error", "reason", "failed_at", "next_attempt_at"):
+        for k in ("error", "reason", "failed_at", "next_attempt_at", "holder"):
             meta.pop(k, None)
         meta.update(verified_sha256=digest, duration_ms=round((time.monotonic() - started) * 1000))
         media.meta = meta
@@ -146,7 +148,7 @@ def _fetch_and_store(p: Pipeline, job: _Job, started: float):
     declared = job.mime or info.mime_type
     key = _storage_key(job, extension_for(declared))
     folder = p.storage.temp_dir(key)
-    temp = folder / f".{Path(key).name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    temp = folder / temp_name(Path(key).name, uuid.uuid4().hex[:8])
     try:
         size, digest, head = _stream(p, job, info, temp, limit, started)
         if info.file_size is not None and size != info.file_size:
@@ -247,6 +249,7 @@ def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
         media = s.get(ChatMedia, job.media_id)
         meta = dict(media.meta or {})
         meta.update(error=message, reason=reason, attempts=job.attempt)
+        meta.pop("holder", None)
         if retry:
             delay = delays[job.attempt - 1]
             if isinstance(exc, TransientMediaError) and exc.retry_after is not None:
