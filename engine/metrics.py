@@ -53,17 +53,23 @@ def _histogram(values: list[float], bins: int = 20) -> list[tuple[float, float, 
     return [(round(i * width, 4), round((i + 1) * width, 4), c) for i, c in enumerate(counts)]
 
 
-def collect_metrics(db: Database, *, recent: int = 2000) -> Metrics:
-    """Compute every metric in three queries."""
+def collect_metrics(db: Database, *, recent: int = 2000, window: int = 50_000) -> Metrics:
+    """Compute every metric in five queries. Aggregation stays in SQLite and only numbers come back (no
+    per-row datetime parsing): the charts ask for this every few seconds, off the GUI thread but under the GIL."""
     seconds = (func.julianday(ChatMedia.processed_at) - func.julianday(ChatMedia.created_at)) * 86400.0
+    completed_rows = (ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.processed_at.is_not(None))
+    minute = func.strftime("%Y-%m-%dT%H:%M:00", ChatMedia.processed_at)
+    hour_ago = utcnow() - timedelta(hours=1)
     with db.session() as s:
         counts = dict(s.execute(select(ChatMedia.processing_status, func.count()).group_by(
             ChatMedia.processing_status)).all())
-        done = s.execute(
-            select(ChatMedia.processed_at, seconds).where(
-                ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.processed_at.is_not(None))
-            .order_by(ChatMedia.processed_at.desc()).limit(50_000)
-        ).all()
+        newest_first = select(seconds).where(*completed_rows).order_by(ChatMedia.processed_at.desc())
+        durations = sorted(max(0.0, float(d)) for d in s.execute(newest_first.limit(window)).scalars()
+                           if d is not None)
+        latest = s.execute(select(ChatMedia.processed_at, seconds).where(*completed_rows)
+                           .order_by(ChatMedia.processed_at.desc()).limit(recent)).all()
+        per_minute = s.execute(select(minute, func.count()).where(*completed_rows, ChatMedia.processed_at >= hour_ago)
+                               .group_by(minute).order_by(minute)).all()
         reasons = s.execute(
             select(func.json_extract(ChatMedia.meta, "$.reason"), func.count())
             .where(ChatMedia.processing_status == MediaStatus.FAILED)
@@ -72,15 +78,7 @@ def collect_metrics(db: Database, *, recent: int = 2000) -> Metrics:
     status_counts = {st.value: int(counts.get(st.value, 0)) for st in MediaStatus}
     total = sum(status_counts.values())
     completed, failed = status_counts["completed"], status_counts["failed"]
-    durations = sorted(max(0.0, float(d)) for _, d in done if d is not None)
-    now = utcnow()
-    hour_ago = now - timedelta(hours=1)
-    per_minute: dict[str, int] = {}
-    for at, _ in done:
-        if at and at >= hour_ago:
-            key = at.replace(second=0, microsecond=0).isoformat()
-            per_minute[key] = per_minute.get(key, 0) + 1
-    over_time = [(at.isoformat(), max(0.0, float(d))) for at, d in reversed(done[:recent]) if at and d is not None]
+    over_time = [(at.isoformat(), max(0.0, float(d))) for at, d in reversed(latest) if at and d is not None]
     return Metrics(
         total=total,
         status_counts=status_counts,
@@ -91,7 +89,7 @@ def collect_metrics(db: Database, *, recent: int = 2000) -> Metrics:
         processing_p95_s=_percentile(durations, 0.95),
         histogram=_histogram(durations),
         over_time=over_time,
-        throughput=sorted(per_minute.items()),
+        throughput=[(str(m), int(c)) for m, c in per_minute],
         failure_reasons={str(r or "unknown"): int(c) for r, c in reasons},
     )
 
