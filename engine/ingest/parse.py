@@ -52,7 +52,7 @@ class MessageRecord:
     created_at: datetime
     media: MediaRecord | None = None
     direction: str = "in"  # "out": sent by the business (an echo, or the business's side of synced history)
-    status: str | None = None  # for outbound messages: sent/delivered/read, when the body says
+    status: str | None = None  # history sync: delivered/read/played..., as the Business app knew it
     target_wamid: str | None = None  # edit/revoke: the message it changes
 
 
@@ -242,7 +242,8 @@ def _message(msg: dict[str, Any], pnid: str, display: str | None, waba_id: str |
         meta: dict[str, Any] = {"raw": msg}
     else:
         meta = {k: v for k, v in msg.items() if k not in ("id", "from", "timestamp", "type", "text")}
-    status = _text(_dict(msg.get("history_context")).get("status")) if direction == "out" else None
+    # Synced history says how far each message got (outbound) or that the owner already read it (inbound).
+    status = _text(_dict(msg.get("history_context")).get("status"))
     target = _text(_dict(msg.get(kind)).get("original_message_id")) if kind in ("edit", "revoke") else None
     media = None
     if kind in MEDIA_TYPES or any(_dict(e).get("code") == TOO_LARGE_CODE for e in _list(msg.get("errors"))):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -176,8 +176,14 @@ class WebhookStore:
         if msg.target_wamid and self._apply_change(conn, msg):
             result.messages += 1
             return
+        outbound_status = msg.status if msg.direction == "out" else None
         params = (wid, cid, msg.wamid, msg.direction, msg.type, msg.body, json.dumps(msg.meta),
-                  _sql_time(msg.created_at), msg.status)
+                  _sql_time(msg.created_at), outbound_status)
+        if msg.direction == "in" and msg.status in ("read", "played"):
+            # read in the Business app before the sync: not unread here
+            conn.execute(update(Contact).where(Contact.id == cid, or_(Contact.last_read_at.is_(None),
+                                                                      Contact.last_read_at < msg.created_at))
+                         .values(last_read_at=msg.created_at))
         if msg.media is None and msg.direction == "in":
             inserted = cursor.execute(_INSERT_CHAT, params).rowcount  # the hot path: one statement
             result.messages += inserted

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from mediadesk_testkit import listener_url, media_row, post_webhook, sql, wait_until
 
+from engine.db.queries import chat_summaries
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, status_update
 
@@ -101,6 +102,11 @@ def test_history_is_stored_on_both_sides_and_its_media_arrive_later(engine: Medi
     assert (second["direction"], second["status"]) == ("out", "read")
     assert (third["type"], third["media_id"]) == ("media_placeholder", None)
     assert {r["wa_id"] for r in (first, second, third)} == {CUSTOMER}
+    assert first["status"] is None  # inbound rows carry no delivery status
+    # the customer's message was read in the Business app: the chat is not unread here
+    with engine.db.session() as s:
+        (summary,) = chat_summaries(s)
+    assert (summary.unread, summary.messages) == (0, 3)
 
     post(engine, body("history-media"))  # the media's id, sent separately
     third = chat(engine, "wamid.HIST-3")
