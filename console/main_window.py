@@ -39,7 +39,7 @@ from console.status_bar import EngineStatusBar
 from console.tasks import run_task
 from console.thumbnails import ThumbnailCache
 from console.wording import initials, phone
-from engine import Config, MediaStatusChanged
+from engine import Config, MediaDeskError, MediaStatusChanged
 from engine.db.queries import ChatSummary, MessageView
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class ConversationHeader(QFrame):
 
 class MainWindow(QMainWindow):
     chat_opened = Signal(int)  # contact id, once its messages are shown
+    settings_applied = Signal(list)  # what the engine changed, in words, after Settings > OK
+    settings_failed = Signal(str)  # why the saved settings could not be applied to the running engine
 
     def __init__(self, engine: Any, bridge: EngineBridge, cfg: Config, *, log_path: Path | None = None,
                  parent: QWidget | None = None) -> None:
@@ -452,7 +454,49 @@ class MainWindow(QMainWindow):
         dialog = module.SettingsDialog(self.cfg, self, engine=self.engine)
         if dialog.exec():
             self.cfg = dialog.result_config()
-            self.status.showMessage("Settings saved. Listener and storage changes apply at the next start.", 15_000)
+            self.apply_settings(self.cfg)
+
+    def apply_settings(self, cfg: Config) -> None:
+        """Hand saved settings to the running engine, off the GUI thread; then say what changed."""
+        engine = self.engine
+
+        def work() -> tuple[list[str], str | None]:
+            applied = engine.reconfigure(cfg)
+            return applied, engine.listener.address if engine.listener else None
+
+        self.settings_action.setEnabled(False)
+        self.status.set_busy("Applying the new settings…")
+        run_task(work, self._settings_applied, self._settings_not_applied)
+
+    def _settings_applied(self, result: tuple[list[str], str | None]) -> None:
+        applied, address = result
+        self.settings_action.setEnabled(True)
+        self.status.set_busy(None)
+        self._show_listener(address)
+        text = ("Settings saved and applied: " + "; ".join(applied) + ".") if applied else "Settings saved."
+        self.status.showMessage(text, 20_000)
+        self.settings_applied.emit(applied)
+
+    def _settings_not_applied(self, exc: BaseException) -> None:
+        self.settings_action.setEnabled(True)
+        self.status.set_busy(None)
+        if not isinstance(exc, MediaDeskError):
+            log.error("applying the settings failed", exc_info=exc)
+        listener = self.engine.listener
+        self._show_listener(listener.address if listener else None)
+        kept = f"\n\nWebhooks are still received on {listener.address}/webhook." if listener else ""
+        self.status.showMessage(f"Settings saved but not applied: {exc}", 20_000)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Settings not applied",
+                          f"The settings were saved, but the running MediaDesk could not use them:\n\n{exc}{kept}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("settingsError")
+        box.open()
+        self.settings_failed.emit(str(exc))
+
+    def _show_listener(self, address: str | None) -> None:
+        self.status.listener.setText(f"Listening on {address}/webhook" if address else "Listener off")
+        self.status.refresh()  # workers and queue figures too
 
     def about(self) -> None:
         from engine.cli import version

@@ -331,7 +331,7 @@ class SettingsDialog(QDialog):
                                                       validate_delays).box)
         dl.addRow("Download workers", self._line("workers", str(c.workers), _int_between(1, 64, "Workers")).box)
         note = QLabel("Each failed download is tried again after these waits, then shown as failed with Retry. "
-                      "Worker and port changes apply at the next start.")
+                      "Saved changes apply at once; a download in progress finishes first.")
         note.setStyleSheet(NOTE_STYLE)
         note.setWordWrap(True)
         dl.addRow("", note)

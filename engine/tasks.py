@@ -59,6 +59,8 @@ class _WakeableWorker(Worker):
         while not self.gate.running.wait(0.2):
             if self.stop_flag.is_set():
                 return
+        if self.stop_flag.is_set():
+            return  # stopping: take no task on the way out
         super().loop(now)
 
 
@@ -124,13 +126,14 @@ class TaskQueue:
         log.info("download workers started: %d threads", workers or self.cfg.workers)
 
     def stop_consumer(self, timeout: float = 30.0) -> None:
-        if self._consumer is None:
+        """Stop the workers: each finishes the download it is on (up to `timeout`); paused stays paused."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
             return
-        self._gate.running.set()
-        self._consumer.shutdown_timeout = timeout
-        self._consumer.stop(graceful=True)
-        self._gate.notify()
-        self._consumer = None
+        consumer.stop_flag.set()  # first: a paused worker sees it (every 0.2 s) and leaves without a task
+        self._gate.notify()  # idle workers wake now rather than at the end of their poll
+        consumer.shutdown_timeout = timeout
+        consumer.stop(graceful=True)
 
     def workers_alive(self) -> int:
         if self._consumer is None:
