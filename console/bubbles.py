@@ -401,7 +401,7 @@ class MessageDelegate(QStyledItemDelegate):
             p.drawText(r.adjusted(10, 0, 0, -8), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                        f"Video  {human_size(media.size)}")
         else:
-            pixmap = self.thumbnails.get(media.id, media.path)
+            pixmap = self.thumbnails.get(media.id, media.path, media.location)
             error = self.thumbnails.error(media.id)
             if pixmap is not None:
                 self._draw_cover(p, r, pixmap, fit=kind == "sticker")

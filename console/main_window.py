@@ -365,8 +365,8 @@ class MainWindow(QMainWindow):
             self.pause_action.setText("Resume workers" if paused else "Pause workers")
 
     # -- media actions from the bubbles
-    def _read_media(self, path: str) -> bytes:
-        return self.engine.storage.read_bytes(path)
+    def _read_media(self, path: str, location: str) -> bytes:
+        return self.engine.storage_for(location).read_bytes(path)
 
     def on_media_action(self, name: str, msg: MessageView) -> None:
         media = msg.media
@@ -385,15 +385,15 @@ class MainWindow(QMainWindow):
         elif name == "view":
             from console.image_viewer import ImageViewer
 
-            path = media.path
-            ImageViewer(lambda: self._read_media(path), title=media.name or "Photo", parent=self).show()
+            path, location = media.path, media.location
+            ImageViewer(lambda: self._read_media(path, location), title=media.name or "Photo", parent=self).show()
         elif name in ("play", "open", "folder"):
             self._with_local_file(msg, name)
 
     def _with_local_file(self, msg: MessageView, name: str) -> None:
         """Media on S3 has no local path: fetch a copy to a temp file first (off the GUI thread)."""
         media = msg.media
-        local = self.engine.storage.local_path(media.path) if media.path else None
+        local = self.engine.storage_for(media.location).local_path(media.path) if media.path else None
         if local is not None:
             self._open_local(msg, name, Path(local))
             return
@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
         def fetch() -> Path:
             suffix = Path(media.name or "").suffix or ""
             with tempfile.NamedTemporaryFile(prefix="mediadesk-", suffix=suffix, delete=False) as fh:
-                fh.write(self._read_media(path))
+                fh.write(self._read_media(path, media.location))
                 return Path(fh.name)
 
         run_task(fetch, lambda p: self._open_local(msg, name, p),

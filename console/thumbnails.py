@@ -42,11 +42,12 @@ def decode_thumbnail(data: bytes, box: QSize = MAX_DECODE) -> QImage:
 
 
 class ThumbnailCache(QObject):
-    """`get(media_id, path)` answers a cached pixmap or None and starts loading it; `changed` says when."""
+    """`get(media_id, path, location)` answers a cached pixmap or None and starts loading it; `changed` says
+    when. `read_bytes(path, location)` reads a stored file ("local" disk or "amazon" S3)."""
 
     changed = Signal(int)  # media id whose thumbnail (or error) is now known
 
-    def __init__(self, read_bytes: Callable[[str], bytes], *, capacity: int = 300,
+    def __init__(self, read_bytes: Callable[[str, str], bytes], *, capacity: int = 300,
                  retry_delays: tuple[float, ...] = RETRY_DELAYS_S, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._read_bytes = read_bytes
@@ -56,13 +57,13 @@ class ThumbnailCache(QObject):
         self._loading: set[int] = set()
         self._errors: dict[int, str] = {}
 
-    def get(self, media_id: int, path: str | None) -> QPixmap | None:
+    def get(self, media_id: int, path: str | None, location: str = "local") -> QPixmap | None:
         pixmap = self._cache.get(media_id)
         if pixmap is not None:
             self._cache.move_to_end(media_id)
             return pixmap
         if path and media_id not in self._loading and media_id not in self._errors:
-            self._load(media_id, path, attempt=0)
+            self._load(media_id, path, location, attempt=0)
         return None
 
     def error(self, media_id: int) -> str | None:
@@ -76,12 +77,12 @@ class ThumbnailCache(QObject):
         self._cache.pop(media_id, None)
         self._errors.pop(media_id, None)
 
-    def _load(self, media_id: int, path: str, attempt: int) -> None:
+    def _load(self, media_id: int, path: str, location: str, attempt: int) -> None:
         self._loading.add(media_id)
         read = self._read_bytes
-        run_task(lambda: decode_thumbnail(read(path)),
+        run_task(lambda: decode_thumbnail(read(path, location)),
                  lambda image: self._loaded(media_id, image),
-                 lambda exc: self._failed(media_id, path, attempt, exc))
+                 lambda exc: self._failed(media_id, path, location, attempt, exc))
 
     def _loaded(self, media_id: int, image: QImage) -> None:
         self._loading.discard(media_id)
@@ -90,11 +91,11 @@ class ThumbnailCache(QObject):
             self._cache.popitem(last=False)
         self.changed.emit(media_id)
 
-    def _failed(self, media_id: int, path: str, attempt: int, exc: BaseException) -> None:
+    def _failed(self, media_id: int, path: str, location: str, attempt: int, exc: BaseException) -> None:
         if attempt < len(self._retry_delays):
             delay_ms = int(self._retry_delays[attempt] * 1000)
             log.info("reading media %d failed (%s); trying again in %d ms", media_id, exc, delay_ms)
-            QTimer.singleShot(delay_ms, self, lambda: self._load(media_id, path, attempt + 1))
+            QTimer.singleShot(delay_ms, self, lambda: self._load(media_id, path, location, attempt + 1))
             return
         self._loading.discard(media_id)
         self._errors[media_id] = f"The stored file could not be opened: {exc}"

@@ -190,7 +190,7 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
         elif args.command == "health":
             from engine.health import run_health_check
 
-            report = run_health_check(engine.db, engine.storage, queue_length=engine.queue_length(),
+            report = run_health_check(engine.db, engine.storage_for, queue_length=engine.queue_length(),
                                       workers_alive=None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
             return 0 if report.ok else 1

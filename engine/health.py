@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -48,7 +49,7 @@ class HealthReport:
         return "\n".join([head, *rows])
 
 
-def run_health_check(db: Database, storage: Storage, *, queue_length: int | None = None,
+def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, queue_length: int | None = None,
                      workers_alive: int | None = None, workers_expected: bool = True) -> HealthReport:
     now = utcnow()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -58,16 +59,16 @@ def run_health_check(db: Database, storage: Storage, *, queue_length: int | None
             ChatMedia.created_at < now - PENDING_TOO_LONG)).scalar_one()
         failed_today = s.execute(select(func.count()).where(
             ChatMedia.processing_status == MediaStatus.FAILED, ChatMedia.updated_at >= day_start)).scalar_one()
-        completed = s.execute(select(ChatMedia.id, ChatMedia.path).where(
+        completed = s.execute(select(ChatMedia.id, ChatMedia.path, ChatMedia.location).where(
             ChatMedia.processing_status == MediaStatus.COMPLETED).order_by(ChatMedia.id.desc())
             .limit(FILE_CHECK_LIMIT)).all()
-    no_path = [mid for mid, path in completed if not path]
+    no_path = [mid for mid, path, _ in completed if not path]
     missing: list[int] = []
     storage_error = None
-    for mid, path in completed:
+    for mid, path, location in completed:
         if path:
             try:
-                if not storage.exists(path):
+                if not storage_for(location).exists(path):
                     missing.append(mid)
             except StorageError as exc:
                 storage_error = str(exc)

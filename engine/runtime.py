@@ -26,7 +26,7 @@ from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
 from engine.metrics import Metrics, collect_metrics
-from engine.storage import Storage, make_storage
+from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,15 @@ class MediaDeskEngine:
         self.queue.stop_consumer(timeout=WORKER_STOP_WAIT_S)
         self.queue.start_consumer()
 
+    def storage_for(self, location: str) -> Storage:
+        """The storage holding files stored at `location` ("local" or "amazon"), whichever new files use now:
+        switching to S3 in Settings must not make the files already on this disk unreadable."""
+        if self.storage is not None and self.storage.location == location:
+            return self.storage
+        if location == LocalStorage.location:
+            return LocalStorage(self.cfg.data_dir)
+        raise StorageError("this file is stored on S3, but S3 is not set up in Settings")
+
     # -- pipeline
     def _pipeline(self) -> Pipeline:
         return Pipeline(cfg=self.cfg, db=self.db, storage=self.storage, events=self.events,
@@ -308,7 +317,7 @@ class MediaDeskEngine:
     # -- health and metrics
     def health_check(self) -> HealthReport:
         running = self.queue is not None and self.queue.workers_alive() > 0
-        report = run_health_check(self.db, self.storage, queue_length=self.queue.pending_count(),
+        report = run_health_check(self.db, self.storage_for, queue_length=self.queue.pending_count(),
                                   workers_alive=self.queue.workers_alive(), workers_expected=running)
         self.events.emit(HealthChanged(ok=report.ok, report=report))
         return report

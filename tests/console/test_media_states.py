@@ -44,7 +44,7 @@ def test_failed_media_shows_reason_and_retry_turns_it_shown(qtbot: Any, window: 
     def shown() -> bool:
         m = model.index(0).data(MessageRole)
         return (m.media.status == "completed"
-                and window.thumbnails.get(m.media.id, m.media.path) is not None)
+                and window.thumbnails.get(m.media.id, m.media.path, m.media.location) is not None)
 
     qtbot.waitUntil(shown, timeout=15_000)
     layout = compute_layout(model.index(0).data(MessageRole), view.viewport().width(),

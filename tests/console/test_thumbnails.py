@@ -24,7 +24,8 @@ def test_a_flaky_read_is_retried_and_the_thumbnail_is_scaled(qtbot: Any) -> None
     calls: list[str] = []
     png = _png()
 
-    def read(path: str) -> bytes:
+    def read(path: str, location: str) -> bytes:
+        assert location == "local"
         calls.append(path)
         if len(calls) < 3:
             raise OSError("S3 timed out")
@@ -42,7 +43,7 @@ def test_a_flaky_read_is_retried_and_the_thumbnail_is_scaled(qtbot: Any) -> None
 def test_the_error_shows_after_three_retries(qtbot: Any) -> None:
     calls: list[str] = []
 
-    def read(path: str) -> bytes:
+    def read(path: str, location: str) -> bytes:
         calls.append(path)
         raise FileNotFoundError(path)
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from mediadesk_testkit import APP_SECRET, VERIFY_TOKEN, listener_url, media_row, post_webhook, sql, wait_until
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StorageError
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, media_message, text_message
 from engine.storage import LocalStorage, S3Storage
@@ -171,9 +171,17 @@ def test_storage_moves_to_s3_for_new_downloads_only(engine: MediaDeskEngine, sim
     assert second["location"] == "amazon"
     assert client.head_object(Bucket=BUCKET, Key=second["path"])["ContentLength"] == second["size"]
     assert (engine.cfg.data_dir / first["path"]).is_file(), "a completed file must stay where it was"
+    # both stay readable where they are, and the health check finds every file
+    local_bytes = (engine.cfg.data_dir / first["path"]).read_bytes()
+    assert engine.storage_for(first["location"]).read_bytes(first["path"]) == local_bytes
+    assert len(engine.storage_for(second["location"]).read_bytes(second["path"])) == second["size"]
+    gone = next(f for f in engine.health_check().findings if f.name == "completed media whose file is gone")
+    assert gone.ok, gone.detail
 
     engine.reconfigure(engine.cfg.with_changes(storage="local"))
     assert isinstance(engine.storage, LocalStorage)
+    with pytest.raises(StorageError, match="S3 is not set up"):
+        engine.storage_for("amazon")
 
 
 def test_data_folder_and_database_changes_wait_for_the_next_start(engine: MediaDeskEngine, tmp_path: Path) -> None:
