@@ -22,6 +22,7 @@ from engine.simulator.graph import (
 )
 from engine.simulator.payloads import (
     MessageFields,
+    echo_message,
     envelope,
     error_message_131052,
     inbound,
@@ -49,6 +50,7 @@ __all__ = [
     "SimulatedMedia",
     "WebhookSender",
     "demo_events",
+    "echo_message",
     "envelope",
     "error_message_131052",
     "graph_error",

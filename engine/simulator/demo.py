@@ -80,7 +80,14 @@ class TooBigForMeta:
     """Meta could not fetch the customer's file itself: a 131052 error, no media id at all."""
 
 
-Action = Text | Media | Location | Reaction | TooBigForMeta
+@dataclass(frozen=True)
+class Reply:
+    """The owner answering from the WhatsApp Business app on their phone: an echo, then read by the customer."""
+
+    body: str
+
+
+Action = Text | Media | Location | Reaction | TooBigForMeta | Reply
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,8 @@ SCRIPT: tuple[Step, ...] = (
     Step(4290, "amelie", Text("Bonjour! Do you still make the strawberry layer cake? "
                               "I'd love one for Saturday 🎂")),
     Step(4286, "amelie", Media("image", JPEG, caption="Something like this, for 12 people")),
+    Step(4250, "amelie", Reply("Bonjour Amélie! Yes, a 12-person strawberry layer cake is €48. "
+                               "Pickup Saturday at 10:00?")),
     Step(4203, "amelie", Text("Perfect, pickup at 10:00 works. Merci beaucoup!")),
     Step(3902, "tomas", Media("audio", OPUS, voice=True, fault=Fault(fail_first=1))),  # recovers on retry
     Step(3899, "tomas", Text("Sorry for the voice note, I'm driving 🙈 Are you open Sunday morning?")),
@@ -105,6 +114,7 @@ SCRIPT: tuple[Step, ...] = (
                               filename="Wedding cake ideas.pptx")),
     Step(3004, "priya", Media("image", JPEG, caption="This one is our favourite!"), label="priya-photo"),
     Step(2712, "priya", Reaction("priya-photo", "❤️")),
+    Step(2690, "priya", Reply("Congratulations! 🎉 Tastings are on Tuesdays at 16:00, shall I book you in?")),
     Step(2505, "kenji", Text("The cinnamon rolls were amazing, thank you!")),
     Step(2504, "kenji", Media("sticker", "image/webp")),
     Step(2110, "sofia", Text("Could you deliver a birthday cake to our office on Friday?")),
@@ -133,6 +143,7 @@ SCRIPT: tuple[Step, ...] = (
     Step(60, "noah", Media("document", DOCX, filename="Catering request - Brightline.docx")),
     Step(31, "emma", Media("image", "image/png", caption="Is the weekend menu still valid? 🥐")),
     Step(12, "noah", Text("40 people, around 8:30. Gluten-free options would be great!")),
+    Step(9, "noah", Reply("Happy to help, Noah! I'll send you a quote with gluten-free options within the hour.")),
     Step(6, "emma", Media("audio", "audio/mpeg", voice=False)),
     Step(2, "emma", Text("That's the jingle for our radio spot, hope you like it! "
                          "Also, do you have oat milk for the flat white?")),
@@ -173,6 +184,9 @@ class DemoScenario:
             if step.label:
                 wamids[step.label] = wamid
             yield self._body(sim, step.action, sender, wamids)
+            if isinstance(step.action, Reply):
+                yield payloads.status_update(wamid, "read", recipient_id=contact.wa_id,
+                                             timestamp=sender["timestamp"] + 60, **self._business)
 
     def _body(self, sim: CloudSimulator, action: Action, sender: payloads.MessageFields,
               wamids: dict[str, str]) -> dict[str, Any]:
@@ -185,6 +199,8 @@ class DemoScenario:
             return payloads.reaction_message(wamids[action.to], action.emoji, **sender)
         if isinstance(action, TooBigForMeta):
             return payloads.error_message_131052(**sender)
+        if isinstance(action, Reply):
+            return payloads.echo_message(action.body, **sender)
         media_id = self._new_media_id()
         registered = sim.add_media(media_id, action.mime, fault=action.fault)
         if action.fault is not None:

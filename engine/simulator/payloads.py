@@ -44,15 +44,15 @@ def new_wamid(wa_id: str = DEFAULT_WA_ID, rng: random.Random | None = None) -> s
 
 def envelope(value: dict[str, Any], *, phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
              display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
-             waba_id: str = DEFAULT_WABA_ID) -> dict[str, Any]:
-    """Wrap a change `value` (messages or statuses) in Meta's object/entry/changes envelope."""
+             waba_id: str = DEFAULT_WABA_ID, field: str = "messages") -> dict[str, Any]:
+    """Wrap a change `value` (messages, statuses, message_echoes...) in Meta's object/entry/changes envelope."""
     metadata = {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id}
     return {
         "object": "whatsapp_business_account",
         "entry": [{
             "id": waba_id,
             "changes": [{"value": {"messaging_product": "whatsapp", "metadata": metadata, **value},
-                         "field": "messages"}],
+                         "field": field}],
         }],
     }
 
@@ -173,6 +173,20 @@ def status_update(wamid: str, status: str, *, recipient_id: str = DEFAULT_WA_ID,
                     display_phone_number=display_phone_number, waba_id=waba_id)
 
 
+def echo_message(body: str, *, wa_id: str = DEFAULT_WA_ID, wamid: str | None = None,
+                 timestamp: int | None = None, phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                 display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER, waba_id: str = DEFAULT_WABA_ID,
+                 **_: Any) -> dict[str, Any]:
+    """What the owner typed to `wa_id` in the WhatsApp Business app, as Meta echoes it to a coexistence
+    number (`smb_message_echoes`)."""
+    message = {"from": display_phone_number, "to": wa_id, "id": wamid or new_wamid(wa_id),
+               "timestamp": str(int(time.time() if timestamp is None else timestamp)), "type": "text",
+               "text": {"body": body}}
+    return envelope({"message_echoes": [message]}, phone_number_id=phone_number_id,
+                    display_phone_number=display_phone_number, waba_id=waba_id, field="smb_message_echoes")
+
+
 def message_of(body: dict[str, Any]) -> dict[str, Any]:
-    """The single message inside a body built here (handy to read back its wamid or media id)."""
-    return body["entry"][0]["changes"][0]["value"]["messages"][0]
+    """The single message, echo or status inside a body built here (its wamid, media id, timestamp...)."""
+    value = body["entry"][0]["changes"][0]["value"]
+    return (value.get("messages") or value.get("message_echoes") or value["statuses"])[0]

@@ -416,11 +416,17 @@ def test_sender_signs_the_exact_raw_body_with_the_app_secret():
 def test_demo_tells_a_time_ordered_story_with_its_media_registered(sim, http):
     now = time.time()
     bodies = list(demo_events(sim, now=now, seed=7))
-    messages = [message_of(body) for body in bodies]
+    changes = [body["entry"][0]["changes"][0] for body in bodies]
+    messages = [message_of(body) for body, change in zip(bodies, changes, strict=True)
+                if "statuses" not in change["value"]]
     stamps = [int(m["timestamp"]) for m in messages]
     assert stamps == sorted(stamps) and now - 3 * 86400 < stamps[0] and now - 600 < stamps[-1] <= now
     assert len({m["id"] for m in messages}) == len(messages)
     assert len({m["from"] for m in messages}) >= 12
+    echoes = [c["value"]["message_echoes"][0] for c in changes if c["field"] == "smb_message_echoes"]
+    assert echoes and all(e["to"] != e["from"] for e in echoes)  # the owner's replies from the Business app
+    read = {c["value"]["statuses"][0]["id"] for c in changes if "statuses" in c["value"]}
+    assert read == {e["id"] for e in echoes}
     kinds = {m["type"] for m in messages}
     assert {"text", "image", "sticker", "audio", "video", "document", "location", "reaction",
             "unsupported"} <= kinds
