@@ -1,10 +1,12 @@
 """The chat list: a virtual model over `count_chats` / `chat_summaries` and a delegate that paints WhatsApp-like rows.
 
 The model knows how many chats match before it holds any of them: a reload counts them off the GUI
-thread and resets once to that many rows. Rows whose page has not arrived are placeholders (the
+thread and sizes the list to that many rows at once. Rows whose page has not arrived are placeholders (the
 delegate paints a skeleton); asking for one schedules its page on the pool (`run_task`), and the page's
-rows change in place when it lands. Rows are never inserted while the user scrolls: every insert made
-QListView lay out all rows again, which at 100,000 chats cost frames of 200-350 ms.
+rows change in place when it lands. Rows are never inserted while the user scrolls; a reload that finds more
+chats inserts them at the top (newest first), another search or fewer chats resets. The view is a one-column
+table (`ChatListView`): its rows are fixed header sections, so a reset or an insert at 100,000 chats does not
+call into the model once per row, as QListView's layout did (frames of 160-350 ms).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+)
 
 from console.tasks import run_task
 from console.wording import initials, list_time, phone, preview
@@ -193,13 +202,21 @@ class ChatListModel(QAbstractListModel):
             return
         self._reloading = False
         self._failed_pages.clear()
-        if reset or count != self._count:
-            # The one layout of every row (QListView asks rowCount() once per row): at a reload, never
-            # while scrolling. With the count unchanged the rows only change in place.
+        if reset or count < self._count:
+            # Another search, or chats went: the rows have nothing to do with the old ones.
             self.beginResetModel()
             self._count = count
             self._pages = OrderedDict(pages)
             self.endResetModel()
+        elif count > self._count:
+            # New chats: the list is newest first, so they are the top rows. Inserting them there (not a
+            # reset) moves the selection, the current row and the rows below down with their chats; rows
+            # that moved for another reason are put right by the window once their page is read.
+            self.beginInsertRows(QModelIndex(), 0, count - self._count - 1)
+            self._count = count
+            self._pages = OrderedDict(pages)
+            self.endInsertRows()
+            self.dataChanged.emit(self.index(0), self.index(count - 1))  # the other rows were re-read too
         else:
             self._pages = OrderedDict(pages)  # other pages are stale: read again when painted
             if count:
@@ -241,28 +258,50 @@ class ChatListModel(QAbstractListModel):
         return rows[row % PAGE] if rows is not None and row % PAGE < len(rows) else None
 
 
-class ChatListView(QListView):
-    """The list of chats: rows of one height, scrolled per pixel, repainted (not laid out) when rows change.
+class ChatListView(QTableView):
+    """The list of chats: one stretched column of rows of one height, scrolled per pixel, repainted (not laid
+    out) when rows change.
 
-    QListView in list mode lays out every row again on any `dataChanged` (QListModeViewBase::dataChanged
-    schedules a full layout, in case a row changed size), and that layout asks the Python model's
-    rowCount() twice per row: ~230 ms at 100,000 chats, for each page that arrives. With uniform item
-    sizes a change of data cannot move a row, so a repaint is all it needs.
+    A table, not a QListView: QListView in list mode lays out every row again on a reset, an insert or any
+    `dataChanged` (QListModeViewBase asks the Python model's rowCount() twice per row, uniform sizes or not):
+    160-230 ms at 100,000 chats. A table's rows are the sections of its vertical header, and a header of fixed
+    sections is sized from the row count alone, in C++: a reset or an insert at 100,000 chats costs ~1 ms.
+    It is set up to look and behave as the list did: no headers, no grid, whole rows selected one at a time,
+    Tab leaves the list, Home/End go to the first/last chat, a wheel step is a row.
     """
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setUniformItemSizes(True)  # 100,000 rows without asking the delegate for each
+        self.horizontalHeader().hide()
+        self.horizontalHeader().setStretchLastSection(True)  # the one column is as wide as the view
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        rows = self.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never asks the delegate for a size
+        rows.setMinimumSectionSize(1)
+        rows.setDefaultSectionSize(ROW_HEIGHT)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setCornerButtonEnabled(False)
+        self.setTabKeyNavigation(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(ROW_HEIGHT)  # set once, the view keeps it (as QListView's)
+
+    def moveCursor(self, action: QAbstractItemView.CursorAction,  # noqa: N802 - Qt's own name
+                   modifiers: Qt.KeyboardModifier) -> QModelIndex:
+        if action in (QAbstractItemView.CursorAction.MoveHome, QAbstractItemView.CursorAction.MoveEnd):
+            modifiers |= Qt.KeyboardModifier.ControlModifier  # a table's Home/End stay in the row
+        return super().moveCursor(action, modifiers)
 
     def dataChanged(self, topLeft: Index, bottomRight: Index, roles: Any = ()) -> None:  # noqa: N802, N803
-        if not self.uniformItemSizes():
-            super().dataChanged(topLeft, bottomRight, list(roles))
-        elif topLeft == bottomRight:
-            QAbstractItemView.dataChanged(self, topLeft, bottomRight, list(roles))  # repaints that row
+        if topLeft == bottomRight:
+            super().dataChanged(topLeft, bottomRight, list(roles))  # repaints that row
         else:
-            # QAbstractItemView would unite the rectangles of every row in the range (three Python
-            # calls per row: a page is 200 rows, a reload all of them); the rows on screen are enough.
+            # A page (200 rows) or every row after a reload: the rows on screen are all that can show it.
             self.viewport().update()
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from console_helpers import say, send_media
+from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, Qt
 
 from console import chat_list
-from console.chat_list import PAGE, ChatListModel, SummaryRole
+from console.chat_list import PAGE, ROW_HEIGHT, ChatListDelegate, ChatListModel, ChatListView, SummaryRole
 from console.conversation import MessageListModel, MessageRole
 from engine import MediaDeskEngine
 from engine.db import queries
@@ -35,12 +36,13 @@ def test_chat_list_orders_by_latest_message_and_counts(qtbot: Any, qtmodeltester
     assert model.index(1).data() == "Ana"
 
 
-def _customers(engine: MediaDeskEngine, n: int) -> None:
+def _customers(engine: MediaDeskEngine, n: int, first: int = 0) -> None:
+    """Customers `first`..`first + n - 1`, one message each, the higher the newer."""
     from engine.simulator import text_message
     from engine.simulator.payloads import new_wamid
 
     engine.ingest([text_message(f"hello {i}", wa_id=f"49{i:06d}", name=f"Customer {i}", wamid=new_wamid(),
-                                timestamp=1_700_000_000 + i) for i in range(n)])
+                                timestamp=1_700_000_000 + i) for i in range(first, first + n)])
 
 
 def _count_page_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
@@ -106,6 +108,75 @@ def test_chat_list_searches(qtbot: Any, engine: MediaDeskEngine) -> None:
     with qtbot.waitSignal(model.loaded, timeout=5000):
         model.set_search("nobody")
     assert model.rowCount() == 0
+
+
+def _view(qtbot: Any, model: ChatListModel) -> ChatListView:
+    view = ChatListView()
+    view.setModel(model)
+    view.setItemDelegate(ChatListDelegate(view))
+    qtbot.addWidget(view)
+    view.resize(360, 5 * ROW_HEIGHT)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_chat_list_count_change_puts_new_chats_on_top_and_keeps_the_selection(qtbot: Any, qtmodeltester: Any,
+                                                                               engine: MediaDeskEngine) -> None:
+    n = PAGE + 10
+    _customers(engine, n)
+    model = ChatListModel(engine)
+    view = _view(qtbot, model)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    qtmodeltester.check(model)
+    chosen = model.summary(3)
+    assert chosen is not None and chosen.name == f"Customer {n - 4}"
+    view.selectionModel().setCurrentIndex(model.index(3), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+    _customers(engine, 3, first=n)  # three new contacts wrote: the count grows, the model does not reset
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    assert model.rowCount() == n + 3
+    assert [model.index(r).data() for r in range(4)] == [f"Customer {n + 2}", f"Customer {n + 1}", f"Customer {n}",
+                                                         f"Customer {n - 1}"]
+    assert view.currentIndex().row() == 6  # the selection went down with its chat
+    assert [i.row() for i in view.selectionModel().selectedRows()] == [6]
+    assert model.summary(6) == chosen and model.row_of(chosen.contact_id) == 6
+    model.index(n + 2).data()  # the last row is still the oldest chat once its page is read
+    qtbot.waitUntil(lambda: model.summary(n + 2) is not None, timeout=5000)
+    assert model.index(n + 2).data() == "Customer 0"
+
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_search(f"Customer {n}")  # another search: a reset, nothing stays selected on another chat
+    assert [model.index(r).data() for r in range(model.rowCount())] == [f"Customer {n}"]
+    assert not view.selectionModel().hasSelection() and not view.currentIndex().isValid()
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_search("")
+    assert model.rowCount() == n + 3 and model.index(0).data() == f"Customer {n + 2}"
+
+
+def test_chat_list_view_is_a_list_of_full_width_rows(qtbot: Any, engine: MediaDeskEngine) -> None:
+    _customers(engine, 20)
+    model = ChatListModel(engine)
+    view = _view(qtbot, model)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    width = view.viewport().width()
+    assert [view.visualRect(model.index(r)) for r in (0, 1)] == [QRect(0, 0, width, ROW_HEIGHT),
+                                                                 QRect(0, ROW_HEIGHT, width, ROW_HEIGHT)]
+    view.resize(500, 5 * ROW_HEIGHT)
+    qtbot.waitUntil(lambda: view.visualRect(model.index(0)).width() == view.viewport().width() > width)
+    assert view.indexAt(QPoint(10, ROW_HEIGHT + 5)).row() == 1
+    assert view.verticalScrollBar().singleStep() == ROW_HEIGHT  # a wheel notch moves by rows, as the list did
+    assert not view.showGrid() and not view.tabKeyNavigation()  # Tab leaves the list
+    view.setCurrentIndex(model.index(2))
+    qtbot.keyClick(view, Qt.Key.Key_End)  # Home/End go to the last/first chat, not along a row
+    assert view.currentIndex().row() == 19
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    assert view.currentIndex().row() == 0
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert [i.row() for i in view.selectionModel().selectedRows()] == [1]
 
 
 def test_conversation_model_shows_every_kind(qtbot: Any, qtmodeltester: Any, engine: MediaDeskEngine,
