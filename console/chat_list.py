@@ -270,6 +270,8 @@ class ChatListView(QTableView):
     Tab leaves the list, Home/End go to the first/last chat, a wheel step is a row.
     """
 
+    type_to_search = Signal(str)  # letters typed while the list has focus
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.horizontalHeader().hide()
@@ -290,6 +292,11 @@ class ChatListView(QTableView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(ROW_HEIGHT)  # set once, the view keeps it (as QListView's)
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt's own name
+        # Qt's type-ahead asks the model for every row (100,000 calls into Python, a frozen window): the
+        # letters go to the search box instead, which filters in SQLite off the GUI thread.
+        self.type_to_search.emit(search)
 
     def moveCursor(self, action: QAbstractItemView.CursorAction,  # noqa: N802 - Qt's own name
                    modifiers: Qt.KeyboardModifier) -> QModelIndex:

@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(lambda: self.chats.set_search(self.search.text()))
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.chat_list = ChatListView(left)  # uniform rows, per-pixel scrolling, no relayout per page
+        self.chat_list.type_to_search.connect(self._type_to_search)
         self.chat_list.setObjectName("chatList")
         self.chat_list.setModel(self.chats)
         self.chat_list.setItemDelegate(ChatListDelegate(self.chat_list))
@@ -418,6 +419,10 @@ class MainWindow(QMainWindow):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
         elif name == "folder":
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+    def _type_to_search(self, text: str) -> None:
+        self.search.setFocus()
+        self.search.insert(text)
 
     # -- views
     def show_view(self, name: str) -> None:

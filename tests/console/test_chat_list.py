@@ -26,7 +26,7 @@ def test_reload_keeps_the_open_chat_selected(qtbot: Any, window: MainWindow, eng
         assert window.select_chat(ben)
     assert _selected_name(window) == "Ben"
 
-    say(engine, "704", "Dana", "a new customer", minutes_ago=1)  # one more row: the model resets
+    say(engine, "704", "Dana", "a new customer", minutes_ago=1)  # one more row, inserted on top
     qtbot.waitUntil(lambda: window.chats.rowCount() == 4, timeout=5000)
     qtbot.waitUntil(lambda: window.chat_list.currentIndex().row() == 2, timeout=5000)
     assert _selected_name(window) == "Ben"
@@ -36,3 +36,16 @@ def test_reload_keeps_the_open_chat_selected(qtbot: Any, window: MainWindow, eng
                     timeout=5000)
     qtbot.waitUntil(lambda: window.chat_list.currentIndex().row() == 3, timeout=5000)
     assert _selected_name(window) == "Ben" and window.messages.contact_id == ben
+
+
+def test_typing_in_the_list_searches(qtbot: Any, window: MainWindow, engine: MediaDeskEngine) -> None:
+    # Qt's own type-ahead would ask the model for every row; the letters go to the search box instead.
+    say(engine, "801", "Ana", "hello", minutes_ago=3)
+    say(engine, "802", "Ben", "hi", minutes_ago=2)
+    qtbot.waitUntil(lambda: window.chats.rowCount() == 2, timeout=5000)
+    window.chat_list.setFocus()
+    qtbot.keyClicks(window.chat_list, "b")
+    assert window.search.text() == "b" and window.search.hasFocus()
+    qtbot.keyClicks(window.search, "en")
+    qtbot.waitUntil(lambda: window.chats.rowCount() == 1 and window.chats.summary(0) is not None
+                    and window.chats.summary(0).name == "Ben", timeout=5000)
