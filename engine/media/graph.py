@@ -95,12 +95,15 @@ def read_error(resp: requests.Response) -> GraphError:
 
 
 def classify(err: GraphError) -> PermanentMediaError | TransientMediaError:
-    """Whether another attempt can help, by Graph's error code first and the HTTP status second."""
+    """Whether another attempt can help: throttling and auth by code or status, then 404/410 (gone), then
+    Graph's transient codes (it answers "temporarily unavailable" as a 400 too), then the status."""
     if err.status == 429 or err.code in RATE_LIMIT_CODES:
         return TransientMediaError(f"WhatsApp asked us to slow down: {err}", reason="rate_limited",
                                    retry_after=err.retry_after)
     if err.status in (401, 403) or err.code in AUTH_CODES:
         return PermanentMediaError(f"WhatsApp refused the access token: {err}", reason="auth")
+    if err.status in (404, 410):  # not found is not found, whatever code rides along
+        return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason="gone")
     if err.status >= 500 or err.status == 408 or err.is_transient or err.code in TRANSIENT_CODES:
         return TransientMediaError(f"WhatsApp answered {err.status}: {err}", reason="server",
                                    retry_after=err.retry_after)

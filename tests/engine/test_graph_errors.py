@@ -27,6 +27,8 @@ def error(status: int, code: int | None = None, *, transient: bool = False, retr
     (error(403, 10), PermanentMediaError, "auth"),
     (error(400, 100), PermanentMediaError, "gone"),  # "Object with ID ... does not exist"
     (error(404, 100), PermanentMediaError, "gone"),
+    (error(404, 1), PermanentMediaError, "gone"),  # a 404 is not retried, even with "unknown error" (code 1)
+    (error(410, None), PermanentMediaError, "gone"),
     (error(400, 2, transient=True), TransientMediaError, "server"),  # "Service temporarily unavailable"
     (error(400, 131000), TransientMediaError, "server"),  # "Something went wrong"
     (error(500, None), TransientMediaError, "server"),
