@@ -27,13 +27,6 @@ APP_SECRET = "console-test-secret"
 
 
 @pytest.fixture(autouse=True)
-def _no_mediadesk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("MEDIADESK_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
 def _no_leftovers(qapp: QApplication) -> Iterator[None]:
     before = {t.ident for t in threading.enumerate()}
     yield

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterator
 
@@ -15,13 +14,6 @@ from console.bridge import EngineBridge
 from console.main_window import MainWindow
 from console.settings_dialog import SettingsDialog
 from engine import Config, MediaDeskEngine, load_config
-
-
-@pytest.fixture(autouse=True)
-def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("MEDIADESK_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

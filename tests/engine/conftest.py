@@ -6,7 +6,6 @@ Nothing here fakes a part of the engine. The Graph API is the project's own Clou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,14 +17,6 @@ from engine.db import Database
 from engine.db.migrate import migrate
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator
-
-
-@pytest.fixture(autouse=True)
-def _no_mediadesk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own MEDIADESK_* settings must never leak into a test."""
-    for name in list(os.environ):
-        if name.startswith("MEDIADESK_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
