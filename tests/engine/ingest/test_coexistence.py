@@ -14,7 +14,7 @@ from engine.db.queries import chat_summaries
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, status_update
 
-BODIES = Path(__file__).resolve().parents[1] / "fixtures" / "coexistence"
+BODIES = Path(__file__).resolve().parents[2] / "fixtures" / "coexistence"
 CUSTOMER = "16505551234"
 
 

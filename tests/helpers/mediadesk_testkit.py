@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,19 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "webhooks"  # vendored copies of ../shared/fixtures: CI has no ../shared
-MEDIADESK_BIN = REPO / ".venv" / "bin" / "mediadesk"
+
+
+def _console_script() -> Path:
+    """The `mediadesk` script of the interpreter running the tests: whichever venv the project is installed in."""
+    name = "mediadesk.exe" if os.name == "nt" else "mediadesk"
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return beside
+    found = shutil.which("mediadesk")
+    return Path(found) if found else beside  # not installed: the tests that start it say which path is missing
+
+
+MEDIADESK_BIN = _console_script()
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 ACCESS_TOKEN = "test-access-token"
