@@ -2,8 +2,8 @@
 the console shows for it.
 
 The values are a contract: stored rows, the metrics and the external contract's tests read them as they are.
-Rows stored by older versions (or written by hand) may hold a key that is not here; `reason_words` and
-`reason_label` still give them a readable line.
+Rows stored by older versions (or written by hand) may hold a key that is not here; `words_for` and
+`label_for` still give them a readable line.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class FailureReason(StrEnum):
     def label(self) -> str:
         return _WORDS[self][1]
 
+    @property
+    def is_generic(self) -> bool:
+        """It says no more than "it failed": the row's own error sentence says more."""
+        return self in _GENERIC
+
     @classmethod
     def of(cls, value: str | None) -> FailureReason | None:
         """The member stored as `value`, or None for a key this version does not know."""
@@ -49,6 +54,19 @@ class FailureReason(StrEnum):
             return cls(value)
         except ValueError:
             return None
+
+    @classmethod
+    def words_for(cls, value: str | None) -> str | None:
+        """The owner's sentence for a stored reason key; None when the key is unknown or generic (show the
+        row's error sentence instead)."""
+        member = cls.of(value)
+        return member.text if member is not None and not member.is_generic else None
+
+    @classmethod
+    def label_for(cls, value: str | None) -> str:
+        """A chart label for a stored reason key (none: unknown); an unknown key is shown as its own words."""
+        member = cls.of(value or cls.UNKNOWN)
+        return member.label if member is not None else str(value).replace("_", " ")
 
 
 _WORDS: dict[FailureReason, tuple[str, str]] = {
@@ -72,20 +90,5 @@ _WORDS: dict[FailureReason, tuple[str, str]] = {
     FailureReason.TRANSIENT: ("The download failed for now", "temporary failure"),
     FailureReason.UNKNOWN: ("The download failed", "unknown"),
 }
-
-
-# Keys that say no more than "it failed": the engine's own sentence (the row's `error`) says more.
+# Keys that say no more than "it failed".
 _GENERIC = frozenset({FailureReason.ERROR, FailureReason.PERMANENT, FailureReason.TRANSIENT, FailureReason.UNKNOWN})
-
-
-def reason_words(reason: str | None) -> str | None:
-    """The owner's sentence for a stored reason key; None when the key is unknown or generic, where the
-    row's error sentence is the better thing to show."""
-    member = FailureReason.of(reason)
-    return member.text if member is not None and member not in _GENERIC else None
-
-
-def reason_label(reason: str | None) -> str:
-    """A chart label for a stored reason key; an unknown key is shown as its own words."""
-    member = FailureReason.of(reason or FailureReason.UNKNOWN)
-    return member.label if member is not None else str(reason).replace("_", " ")
