@@ -21,7 +21,7 @@ from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
-from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
+from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.metrics import Metrics, collect_metrics
 from engine.storage import LocalStorage, Storage, make_storage
@@ -42,6 +42,7 @@ class MediaDeskEngine:
         self.store: WebhookStore | None = None
         self.writer: GroupCommitWriter | None = None
         self.listener: ListenerThread | None = None
+        self._sweeper: sweeper.LeaseSweeper | None = None
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
@@ -66,6 +67,8 @@ class MediaDeskEngine:
                 self.reconcile()
             if workers:
                 self.queue.start_consumer()
+                self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
+                self._sweeper.start()
             if listener:
                 self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
                 self.listener = self._bind_listener(self.cfg)
@@ -77,6 +80,9 @@ class MediaDeskEngine:
                 self.listener.stop()
                 self.listener = None
             self.writer = None
+            if self._sweeper:
+                self._sweeper.stop()
+                self._sweeper = None
             if self.queue:
                 self.queue.stop_consumer()
             if self.store:
@@ -135,6 +141,14 @@ class MediaDeskEngine:
             self._states().announce_failed(r.failed_media_ids)
         self.events.emit(MessagesStored(messages=sum(r.messages for r in results),
                                         statuses=sum(r.statuses for r in results), media_ids=tuple(new)))
+
+    def _free_expired_claims(self) -> None:
+        if self.queue.paused:
+            return  # paused by the owner, or for a restore or migration that must have the database alone
+        freed = sweeper.free_expired_claims(self.db, self.events)
+        if freed:
+            log.warning("%d media were still processing past their lease; freed and queued again", len(freed))
+            self.queue.enqueue_many(freed)
 
     def reconcile(self) -> int:
         """Re-enqueue media a crash or a flush left unfinished, exactly once each; drop stale temp files."""
