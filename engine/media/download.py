@@ -3,6 +3,7 @@
 Each attempt claims the row (pending -> processing), asks Graph for a fresh URL, streams the bytes to a
 temporary file beside the destination while hashing and counting, verifies, sniffs, stores atomically and
 marks the row completed. A failure either schedules another attempt (transient) or marks it failed.
+Every change of the row's status goes through engine/media/state.py.
 """
 
 from __future__ import annotations
