@@ -17,20 +17,12 @@ from PySide6.QtGui import QFont, QHideEvent, QShowEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from console.tasks import run_task
-from engine import Metrics
+from engine import FailureReason, Metrics
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET
 
 REFRESH_MS = 3000
 STATUS_COLORS = {"pending": "#f0a030", "processing": "#1e88e5", "completed": "#43a047", "failed": "#e53935"}
 GOOD, BAD, INK, MUTED, ACCENT = "#2e7d32", "#c62828", "#222222", "#666666", "#3f6fb5"
-# The pipeline stores short machine keys; the owner reads plain words.
-REASON_WORDS = {
-    "expired": "link expired", "expired_at_meta": "expired at Meta (7 days)", "gone": "deleted / gone",
-    "too_large": "file too large", "network": "network error", "timeout": "timed out",
-    "server": "WhatsApp server error", "auth": "access token refused", "checksum": "checksum mismatch",
-    "truncated": "download cut short", "mime_mismatch": "content is not its type", "storage": "storage error",
-    "internal": "internal error", "unknown": "unknown",
-}
 MAX_REASONS = 8
 
 
@@ -364,7 +356,7 @@ class ChartsView(QWidget):
             label = pg.TextItem(f" {n:,}", color=INK, anchor=(0, 0.5))
             label.setPos(n, i)
             item.addItem(label)
-        item.getAxis("left").setTicks([[(i, REASON_WORDS.get(k, k.replace("_", " "))) for i, (k, _) in enumerate(top)]])
+        item.getAxis("left").setTicks([[(i, FailureReason.label_for(k)) for i, (k, _) in enumerate(top)]])
         item.setYRange(-0.6, len(top) - 0.4, padding=0)
         item.setXRange(0, max(counts) * 1.2, padding=0)
         item.setLabel("bottom", "failed media", color=MUTED)

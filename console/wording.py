@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-# MediaView.reason -> what happened, in plain words; Retry is always offered next to it.
-REASONS: dict[str, str] = {
-    "expired": "The download link expired",
-    "expired_at_meta": "The media expired: WhatsApp keeps it for 7 days only",
-    "too_large": "The file is too large",
-    "gone": "Deleted by the sender or no longer on WhatsApp",
-    "network": "Network problem while downloading",
-    "timeout": "Network problem: the download timed out",
-    "server": "Network problem: WhatsApp's server had an error",
-    "rate_limited": "WhatsApp was busy (too many requests)",
-    "mime_mismatch": "The file was not what it claimed to be",
-    "auth": "WhatsApp refused the access token (check Settings)",
-    "checksum": "The download was damaged (checksum mismatch)",
-    "truncated": "The download was damaged (cut short)",
-    "storage": "The file could not be saved (disk or S3 problem)",
-}
+from engine import FailureReason
 
 KIND_LABELS: dict[str, str] = {
     "image": "Photo", "video": "Video", "audio": "Audio", "voice": "Voice message", "sticker": "Sticker",
@@ -30,9 +15,11 @@ KIND_LABELS: dict[str, str] = {
 
 
 def reason_text(reason: str | None, error: str | None = None) -> str:
-    """The failure reason as the owner would say it; falls back to the engine's own sentence."""
-    if reason and reason in REASONS:
-        return REASONS[reason]
+    """The failure reason as the owner would say it (FailureReason's words); falls back to the engine's own
+    sentence for a reason this version does not know. Retry is always offered next to it."""
+    words = FailureReason.words_for(reason)
+    if words:
+        return words
     if error:
         return error if len(error) <= 90 else error[:87] + "…"
     return "The download failed"

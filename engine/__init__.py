@@ -4,6 +4,7 @@ The engine never imports Qt: it runs the same inside the desktop app and in `med
 """
 
 from engine.config import Config, load_config
+from engine.db.models import MediaStatus
 from engine.errors import (
     ConfigError,
     DatabaseError,
@@ -16,6 +17,7 @@ from engine.errors import (
 )
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
 from engine.health import Finding, HealthReport
+from engine.media.reasons import FailureReason
 from engine.metrics import Metrics
 from engine.runtime import MediaDeskEngine
 
@@ -24,12 +26,14 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "EventBus",
+    "FailureReason",
     "Finding",
     "HealthChanged",
     "HealthReport",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
+    "MediaStatus",
     "MediaStatusChanged",
     "MessagesStored",
     "Metrics",

@@ -8,40 +8,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
-
+import engine.reconfigure as reconfiguring
 from engine.config import Config
 from engine.db import backup as backups
 from engine.db import migrate as migrations
-from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
-from engine.errors import ConfigError, DatabaseError, MediaDeskError, StorageError
-from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.errors import DatabaseError, StorageError
+from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
-from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
+from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
+from engine.media.state import MediaStates
 from engine.metrics import Metrics, collect_metrics
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
-
-# What `reconfigure` cannot change in a running engine: the files and queue it has open. Each keeps its
-# running value until the next start, with the note the caller is given.
-_AT_NEXT_START = {
-    "data_dir": "data folder changes apply at the next start",
-    "database_url": "database changes apply at the next start",
-    "redis_url": "queue (Redis) changes apply at the next start",
-    "health_every_min": "health check interval changes apply at the next start",
-}
-_LISTENER_FIELDS = ("host", "port", "app_secret", "verify_token", "max_body_bytes")
-_LISTENER_WORDS = {"app_secret": "app secret", "verify_token": "verify token", "max_body_bytes": "body size limit"}
-WORKER_STOP_WAIT_S = 10.0  # a worker still downloading after this finishes on its own, then leaves
 
 
 class MediaDeskEngine:
@@ -56,7 +42,7 @@ class MediaDeskEngine:
         self.store: WebhookStore | None = None
         self.writer: GroupCommitWriter | None = None
         self.listener: ListenerThread | None = None
-        self.last_migration: migrations.MigrationResult | None = None
+        self._sweeper: sweeper.LeaseSweeper | None = None
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
@@ -67,7 +53,6 @@ class MediaDeskEngine:
         result = migrations.migrate(self.cfg)
         if result.changed and result.before is not None:
             log.warning("%s", result.describe())
-        self.last_migration = result
         self.db = Database(self.cfg.sqlalchemy_url)
         self.storage = make_storage(self.cfg)
         self.store = WebhookStore(self.db)
@@ -82,6 +67,8 @@ class MediaDeskEngine:
                 self.reconcile()
             if workers:
                 self.queue.start_consumer()
+                self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
+                self._sweeper.start()
             if listener:
                 self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
                 self.listener = self._bind_listener(self.cfg)
@@ -93,6 +80,9 @@ class MediaDeskEngine:
                 self.listener.stop()
                 self.listener = None
             self.writer = None
+            if self._sweeper:
+                self._sweeper.stop()
+                self._sweeper = None
             if self.queue:
                 self.queue.stop_consumer()
             if self.store:
@@ -106,7 +96,7 @@ class MediaDeskEngine:
                          max_body_bytes=cfg.max_body_bytes, health=self.health_summary)
         return ListenerThread(app, host=cfg.host, port=cfg.port if port is None else port)
 
-    # -- applying new settings to the running engine
+    # -- applying new settings to the running engine (engine/reconfigure.py)
     def reconfigure(self, cfg: Config) -> list[str]:
         """Apply `cfg` (from the Settings dialog, say) to the running engine; returns what changed, in words.
 
@@ -121,95 +111,10 @@ class MediaDeskEngine:
         - The data folder, database, Redis queue and health check interval stay as they are until the next
           start; the returned list says so.
 
-        Thread-safe; it blocks while workers finish the download they are on (up to WORKER_STOP_WAIT_S).
+        Thread-safe; it blocks while workers finish the download they are on (up to reconfigure.WORKER_STOP_WAIT_S).
         """
         with self._lock:
-            old = self.cfg
-            notes = [note for name, note in _AT_NEXT_START.items() if getattr(cfg, name) != getattr(old, name)]
-            cfg = replace(cfg, **{name: getattr(old, name) for name in _AT_NEXT_START})
-            applied: list[str] = []
-            # What can fail comes first, so that a failure leaves the engine as it was.
-            storage_changed = _storage_key(cfg) != _storage_key(old)
-            storage = self._new_storage(cfg) if storage_changed and self.storage is not None else None
-            if self.listener is not None and _changed(old, cfg, _LISTENER_FIELDS):
-                applied.append(self._replace_listener(old, cfg))
-            elif _changed(old, cfg, ("host", "port")):
-                applied.append(f"webhook address set to {cfg.host}:{cfg.port} (no listener is running here)")
-            if storage is not None:
-                self.storage = storage
-            if storage_changed:
-                applied.append(_describe_storage(cfg))
-            self.cfg = cfg
-            if self.queue is not None:
-                self.queue.cfg = cfg  # its consumer starts `cfg.workers` threads
-            if cfg.workers != old.workers:
-                if self.queue is not None and self.queue.workers_alive() > 0:
-                    self._restart_workers()
-                    applied.append(f"{old.workers} -> {cfg.workers} download workers")
-                else:
-                    applied.append(f"{cfg.workers} download workers when the workers start")
-            applied += _describe_download_changes(old, cfg)
-            for line in applied + notes:
-                log.info("settings: %s", line)
-            return applied + notes
-
-    def _new_storage(self, cfg: Config) -> Storage:
-        try:
-            return make_storage(cfg)
-        except MediaDeskError:
-            raise
-        except Exception as exc:  # boto3 refusing the endpoint or region, say
-            raise StorageError(f"cannot use the new storage settings: {exc}") from exc
-
-    def _replace_listener(self, old_cfg: Config, cfg: Config) -> str:
-        """Serve webhooks with `cfg`'s settings instead of the running listener's; restore it on failure."""
-        current = self.listener
-        assert current is not None
-        # Same configured address (port 0 included): keep the port the running listener actually has.
-        port = current.port if (cfg.host, cfg.port) == (old_cfg.host, old_cfg.port) else cfg.port
-        try:
-            new = self._bind_listener(cfg, port)  # bound while the old one still answers
-        except ConfigError:
-            if port != current.port:
-                raise  # the port is someone else's: the old listener never stopped
-            new = None  # the running listener holds this port itself: it must let go first
-        # Two listeners must not feed one writer from two event loops at once: the old one stops first.
-        current.stop()
-        self.listener = None
-        try:
-            if new is None:
-                new = self._bind_listener(cfg, port)
-            try:
-                new.start()
-            except ConfigError:
-                new.stop()
-                raise
-        except ConfigError as exc:
-            try:
-                self.listener = self._bind_listener(old_cfg, current.port)
-                self.listener.start()
-            except ConfigError as again:
-                if self.listener is not None:
-                    self.listener.stop()
-                self.listener = None
-                raise ConfigError(f"{exc}; the listener is off, because {current.host}:{current.port} could not be "
-                                  f"taken back either ({again})") from exc
-            log.warning("kept the previous webhook listener on %s", self.listener.address)
-            raise
-        self.listener = new
-        if (new.host, new.port) != (current.host, current.port):
-            return f"listener moved to {new.host}:{new.port}"
-        words = [w for name, w in _LISTENER_WORDS.items() if getattr(cfg, name) != getattr(old_cfg, name)]
-        with_what = f" with the new {' and '.join(words)}" if words else ""
-        return f"listener on {new.host}:{new.port} restarted{with_what}"
-
-    def _restart_workers(self) -> None:
-        """Stop the download workers and start `self.cfg.workers` new ones; paused stays paused.
-
-        Queued tasks wait in Huey's storage meanwhile; a download in progress is finished, not dropped.
-        """
-        self.queue.stop_consumer(timeout=WORKER_STOP_WAIT_S)
-        self.queue.start_consumer()
+            return reconfiguring.apply(self, cfg)
 
     def storage_for(self, location: str) -> Storage:
         """The storage holding files stored at `location` ("local" or "amazon"), whichever new files use now:
@@ -233,17 +138,24 @@ class MediaDeskEngine:
         if new:
             self.queue.enqueue_many(new)
         for r in results:
-            for mid in r.failed_media_ids:
-                self.events.emit(MediaStatusChanged(mid, MediaStatus.FAILED))
+            self._states().announce_failed(r.failed_media_ids)
         self.events.emit(MessagesStored(messages=sum(r.messages for r in results),
                                         statuses=sum(r.statuses for r in results), media_ids=tuple(new)))
+
+    def _free_expired_claims(self) -> None:
+        if self.queue.paused:
+            return  # paused by the owner, or for a restore or migration that must have the database alone
+        freed = sweeper.free_expired_claims(self.db, self.events)
+        if freed:
+            log.warning("%d media were still processing past their lease; freed and queued again", len(freed))
+            self.queue.enqueue_many(freed)
 
     def reconcile(self) -> int:
         """Re-enqueue media a crash or a flush left unfinished, exactly once each; drop stale temp files."""
         removed = remove_stale_temp_files(self.cfg.data_dir)
         # The rows are the truth: empty the transport so that no media is queued twice.
         self.queue.flush()
-        todo = unfinished_media(self.db)
+        todo = unfinished_media(self.db, self.events)
         now = [mid for mid, delay in todo if delay <= 0]
         self.queue.enqueue_many(now)
         for mid, delay in todo:
@@ -261,40 +173,25 @@ class MediaDeskEngine:
         return results
 
     # -- retry / queue
+    def _states(self) -> MediaStates:
+        return MediaStates(self.db, self.events)
+
     def retry_media(self, media_ids: Iterable[int]) -> int:
         """Reset the given media to pending (from failed or stranded pending) and enqueue them again."""
-        ids = list(media_ids)
-        if not ids:
-            return 0
-        with self.db.session() as s:
-            rows = s.execute(select(ChatMedia).where(
-                ChatMedia.id.in_(ids), ChatMedia.processing_status.in_([MediaStatus.FAILED, MediaStatus.PENDING])
-            )).scalars().all()
-            for m in rows:
-                meta = dict(m.meta or {})
-                meta.update(attempts=0, retried_at=utcnow().isoformat())
-                meta.pop("next_attempt_at", None)
-                m.meta = meta
-                m.processing_status = MediaStatus.PENDING
-            chosen = [m.id for m in rows]
+        chosen = self._states().retry(media_ids)
         self.queue.enqueue_many(chosen)
-        for mid in chosen:
-            self.events.emit(MediaStatusChanged(mid, MediaStatus.PENDING))
         return len(chosen)
 
     def retry_failed(self) -> int:
         """Retry every failed media, and any pending one a flush left without a task."""
-        with self.db.session() as s:
-            ids = list(s.execute(select(ChatMedia.id).where(
-                ChatMedia.processing_status.in_([MediaStatus.FAILED, MediaStatus.PENDING]))).scalars())
-        return self.retry_media(ids)
+        chosen = self._states().retry_all()
+        self.queue.enqueue_many(chosen)
+        return len(chosen)
 
     def flush_queue(self) -> int:
         """Empty the queue; media rows stay pending so Retry (or the next start) brings them back."""
         n = self.queue.flush()
-        with self.db.session() as s:
-            s.execute(update(ChatMedia).where(ChatMedia.processing_status == MediaStatus.PROCESSING)
-                      .values(processing_status=MediaStatus.PENDING))
+        self._states().leave_pending()
         log.warning("queue flushed: %d tasks dropped; their media stay pending", n)
         return n
 
@@ -374,34 +271,3 @@ class MediaDeskEngine:
         return self._maintenance(lambda: backups.restore_database(Path(backup_file), self.cfg.db_path,
                                                                   self.cfg.backups_dir))
 
-
-def _changed(old: Config, new: Config, names: Iterable[str]) -> bool:
-    return any(getattr(old, name) != getattr(new, name) for name in names)
-
-
-def _storage_key(cfg: Config) -> tuple[str | None, ...]:
-    """What decides where new files go (the S3 settings do not matter while storage is local)."""
-    if cfg.storage == "s3":
-        return (cfg.storage, cfg.s3_bucket, cfg.s3_region, cfg.s3_endpoint_url)
-    return (cfg.storage,)
-
-
-def _describe_storage(cfg: Config) -> str:
-    if cfg.storage == "s3":
-        where = f" at {cfg.s3_endpoint_url}" if cfg.s3_endpoint_url else ""
-        return f"storage is now S3 bucket {cfg.s3_bucket}{where} (files already downloaded stay where they are)"
-    return "storage is now this computer's disk (files already downloaded stay where they are)"
-
-
-def _describe_download_changes(old: Config, new: Config) -> list[str]:
-    """The settings each download reads when it starts: nothing to restart, only to say."""
-    lines = []
-    if new.retry_delays != old.retry_delays:
-        lines.append("retry waits are now " + ", ".join(f"{d:g}" for d in new.retry_delays) + " seconds")
-    if new.graph_version != old.graph_version or new.graph_url != old.graph_url:
-        lines.append(f"downloads use Graph API {new.graph_version}")
-    if new.access_token != old.access_token:
-        lines.append("downloads use the new access token")
-    if new.download_timeout != old.download_timeout:
-        lines.append(f"downloads time out after {new.download_timeout:g} seconds")
-    return lines

@@ -45,6 +45,9 @@ class _Gate:
 
 
 class _WakeableWorker(Worker):
+    """Huey's worker, woken by an enqueue and held by pause. `sleep` and `loop` are Huey's private methods
+    (there is no public hook for either): pyproject.toml pins Huey to the major version they are tested on."""
+
     gate: _Gate
 
     def sleep(self) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.ingest.filenames import sanitize_filename
+from engine.media.reasons import FailureReason
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "sticker", "document"})
 KNOWN_TYPES = MEDIA_TYPES | {
@@ -151,7 +152,7 @@ def _media_record(kind: str, msg: dict[str, Any]) -> MediaRecord | None:
         e = _dict(too_large)
         detail = e.get("details") or _dict(e.get("error_data")).get("details") or e.get("title") or ""
         error = f"The file is too large for WhatsApp to deliver (Meta error 131052). {detail}".strip()
-        reason = "too_large"
+        reason = FailureReason.TOO_LARGE
     return MediaRecord(
         wa_media_id=_text(obj.get("id")),
         mime=_text(obj.get("mime_type")),

@@ -15,9 +15,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from engine.db.checkpoint import Checkpointer
-from engine.db.models import Chat, ChatMedia, Contact, MediaStatus, Workspace, utcnow
+from engine.db.models import Chat, Contact, Workspace, utcnow
 from engine.db.session import Database
 from engine.ingest.parse import MessageRecord, ParsedWebhook, StatusRecord
+from engine.media import state as media_state
 
 log = logging.getLogger(__name__)
 
@@ -228,15 +229,8 @@ class WebhookStore:
 
     def _add_media(self, conn: Connection, chat_id: int, msg: MessageRecord, result: IngestResult) -> None:
         m = msg.media
-        now = utcnow()
-        status = MediaStatus.FAILED if m.error else MediaStatus.PENDING
-        meta = {"error": m.error, "reason": m.reason, "failed_at": now.isoformat(), "attempts": 0} if m.error else {}
-        media_id = conn.execute(
-            sqlite_insert(ChatMedia).values(
-                name=m.name, type=m.mime, wa_media_id=m.wa_media_id, sha256=m.sha256, location="local",
-                processing_status=status, meta=meta, created_at=now, updated_at=now,
-            ).returning(ChatMedia.id)
-        ).scalar_one()
+        media_id = media_state.insert_new(conn, name=m.name, mime=m.mime, wa_media_id=m.wa_media_id,
+                                          sha256=m.sha256, error=m.error, reason=m.reason)
         conn.execute(update(Chat).where(Chat.id == chat_id).values(media_id=media_id))
         (result.failed_media_ids if m.error else result.media_ids).append(media_id)
 

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from engine.errors import PermanentMediaError, TransientMediaError
+from engine.media.reasons import FailureReason as R
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -98,30 +99,30 @@ def classify(err: GraphError) -> PermanentMediaError | TransientMediaError:
     """Whether another attempt can help: throttling and auth by code or status, then 404/410 (gone), then
     Graph's transient codes (it answers "temporarily unavailable" as a 400 too), then the status."""
     if err.status == 429 or err.code in RATE_LIMIT_CODES:
-        return TransientMediaError(f"WhatsApp asked us to slow down: {err}", reason="rate_limited",
+        return TransientMediaError(f"WhatsApp asked us to slow down: {err}", reason=R.RATE_LIMITED,
                                    retry_after=err.retry_after)
     if err.status in (401, 403) or err.code in AUTH_CODES:
-        return PermanentMediaError(f"WhatsApp refused the access token: {err}", reason="auth")
+        return PermanentMediaError(f"WhatsApp refused the access token: {err}", reason=R.AUTH)
     if err.status in (404, 410):  # not found is not found, whatever code rides along
-        return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason="gone")
+        return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason=R.GONE)
     if err.status >= 500 or err.status == 408 or err.is_transient or err.code in TRANSIENT_CODES:
-        return TransientMediaError(f"WhatsApp answered {err.status}: {err}", reason="server",
+        return TransientMediaError(f"WhatsApp answered {err.status}: {err}", reason=R.SERVER,
                                    retry_after=err.retry_after)
-    return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason="gone")
+    return PermanentMediaError(f"the media is gone at WhatsApp: {err}", reason=R.GONE)
 
 
 def fetch_media_info(graph_url: str, version: str, media_id: str, token: str | None) -> MediaInfo:
     """GET {graph}/{version}/{media_id}: a fresh, short-lived download URL plus size and sha256."""
     if not token:
-        raise PermanentMediaError("no access token is configured for this workspace", reason="auth")
+        raise PermanentMediaError("no access token is configured for this workspace", reason=R.AUTH)
     url = f"{graph_url}/{version}/{media_id}"
     try:
         resp = session().get(url, headers={"Authorization": f"Bearer {token}"},
                              timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
     except requests.Timeout as exc:
-        raise TransientMediaError(f"WhatsApp did not answer in time: {exc}", reason="timeout") from exc
+        raise TransientMediaError(f"WhatsApp did not answer in time: {exc}", reason=R.TIMEOUT) from exc
     except requests.RequestException as exc:
-        raise TransientMediaError(f"could not reach WhatsApp: {exc}", reason="network") from exc
+        raise TransientMediaError(f"could not reach WhatsApp: {exc}", reason=R.NETWORK) from exc
     if resp.status_code != 200:
         raise classify(read_error(resp))
     try:
@@ -130,7 +131,7 @@ def fetch_media_info(graph_url: str, version: str, media_id: str, token: str | N
         return MediaInfo(url=str(data["url"]), mime_type=data.get("mime_type"), sha256=data.get("sha256"),
                          file_size=int(size) if size not in (None, "") else None)
     except (ValueError, KeyError, TypeError) as exc:
-        raise TransientMediaError(f"WhatsApp's media answer was not understood: {exc}", reason="server") from exc
+        raise TransientMediaError(f"WhatsApp's media answer was not understood: {exc}", reason=R.SERVER) from exc
 
 
 def digest_matches(expected: str | None, actual: bytes) -> bool:

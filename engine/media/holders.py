@@ -49,6 +49,19 @@ def holder_is_gone(meta: dict[str, Any] | None, now: datetime) -> bool:
         return True
 
 
+def lease_has_run_out(meta: dict[str, Any] | None, now: datetime) -> bool:
+    """True when a `processing` row's recorded lease is over, whoever holds it (this process included: an
+    attempt cannot outlive its lease, so a claim still held past it is one whose end was never recorded).
+    A row with no readable lease is left to the start-up reconciler, which knows more about it."""
+    held = (meta or {}).get("holder")
+    if not isinstance(held, dict):
+        return False
+    try:
+        return datetime.fromisoformat(str(held["lease_until"])) <= now
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def temp_name(final_name: str, token: str) -> str:
     """A temporary file's name that says which process writes it."""
     return f".{final_name}.p{os.getpid()}.{token}{TEMP_SUFFIX}"

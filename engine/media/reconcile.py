@@ -6,11 +6,11 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
-
-from engine.db.models import ChatMedia, MediaStatus, utcnow
+from engine.db.models import utcnow
 from engine.db.session import Database
+from engine.events import EventBus
 from engine.media.holders import holder_is_gone, temp_file_is_orphaned
+from engine.media.state import MediaStates
 from engine.storage import TEMP_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -29,30 +29,23 @@ def remove_stale_temp_files(data_dir: Path) -> int:
     return n
 
 
-def unfinished_media(db: Database) -> list[tuple[int, float]]:
-    """Reset media a dead process left `processing` to `pending`; return every pending id with its delay.
+def unfinished_media(db: Database, events: EventBus | None = None) -> list[tuple[int, float]]:
+    """Free media a dead process left `processing`; return every pending id with its delay.
 
     Rows another live process is downloading stay theirs. The delay honours a retry that was already
-    scheduled (metadata next_attempt_at).
+    scheduled (metadata next_attempt_at). `events` hears of each media freed.
     """
     now = utcnow()
-    with db.session() as s:
-        held = s.execute(select(ChatMedia.id, ChatMedia.meta)
-                         .where(ChatMedia.processing_status == MediaStatus.PROCESSING)).all()
-        orphans = [mid for mid, meta in held if holder_is_gone(meta, now)]
-        if len(orphans) < len(held):
-            log.info("%d media are being downloaded by another live process; left to it", len(held) - len(orphans))
-        for i in range(0, len(orphans), 500):
-            s.execute(update(ChatMedia).where(ChatMedia.id.in_(orphans[i:i + 500]),
-                                              ChatMedia.processing_status == MediaStatus.PROCESSING)
-                      .values(processing_status=MediaStatus.PENDING))
-        rows = s.execute(select(ChatMedia.id, ChatMedia.meta)
-                         .where(ChatMedia.processing_status == MediaStatus.PENDING)
-                         .order_by(ChatMedia.id)).all()
+    states = MediaStates(db, events or EventBus())
+    held = states.held()
+    orphans = [row for row in held if holder_is_gone(row.meta, now)]
+    if len(orphans) < len(held):
+        log.info("%d media are being downloaded by another live process; left to it", len(held) - len(orphans))
+    states.free(orphans)
     out = []
-    for mid, meta in rows:
+    for mid, meta in states.pending():
         delay = 0.0
-        nxt = (meta or {}).get("next_attempt_at")
+        nxt = meta.get("next_attempt_at")
         if nxt:
             try:
                 delay = max(0.0, (datetime.fromisoformat(nxt) - now).total_seconds())

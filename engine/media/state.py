@@ -1,0 +1,267 @@
+"""The one owner of a media's processing status: every transition of a `chat_media` row, with its event.
+
+    created      -> pending, or -> failed     ingest (`insert_new`, inside the batch's own transaction)
+    claimed      pending -> processing        holder and lease in metadata, a media_attempts row opened
+    progress     processing                   event only: bytes so far
+    completed    processing -> completed      the stored file; the attempt closed
+    failed       processing -> failed         error and reason; the attempt closed
+    rescheduled  processing -> pending        a transient failure with retries left: next_attempt_at
+    retried      failed/pending -> pending    Retry: attempts count from 0 again
+    left pending processing -> pending        Flush dropped the task
+    freed        processing -> pending        its holder is gone, or its lease ran out
+
+Nothing else writes `processing_status` (tests/engine/media/test_state.py holds every other module to that).
+Each transition is one statement or one transaction; its `MediaStatusChanged` is emitted after the commit,
+so a subscriber reading the row sees what the event says. A media created pending is announced by the
+batch's `MessagesStored` instead (downloads of a burst would otherwise mean one more event each).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from engine.db.models import Chat, ChatMedia, MediaAttempt, MediaStatus, utcnow
+from engine.db.session import Database
+from engine.events import EventBus, MediaStatusChanged
+from engine.media.holders import holder
+
+log = logging.getLogger(__name__)
+_CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
+_SETTLED_KEYS = ("error", "reason", "failed_at", "next_attempt_at", "holder")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt's hold on a media, with what the download needs to know about it."""
+
+    media_id: int
+    wa_media_id: str | None
+    mime: str | None
+    name: str | None
+    kind: str | None
+    workspace_id: int
+    message_at: datetime | None
+    created_at: datetime
+    attempt: int
+    attempt_id: int  # this attempt's media_attempts row
+
+
+@dataclass(frozen=True)
+class Held:
+    """A `processing` row as a freer sees it: the lease it read is the one it may free."""
+
+    media_id: int
+    meta: dict[str, Any]
+
+    @property
+    def lease(self) -> Any:
+        held = self.meta.get("holder")
+        return held.get("lease_until") if isinstance(held, dict) else None
+
+
+def insert_new(conn: Connection, *, name: str | None, mime: str | None, wa_media_id: str | None,
+               sha256: str | None, error: str | None = None, reason: str | None = None) -> int:
+    """created: a new media row, pending, or failed when Meta already said it cannot come (`error`).
+
+    Runs on the ingest batch's connection, inside its transaction; the caller announces the failed ones
+    with `MediaStates.announce_failed` once that transaction has committed.
+    """
+    now = utcnow()
+    status = MediaStatus.FAILED if error else MediaStatus.PENDING
+    meta = {"error": error, "reason": reason, "failed_at": now.isoformat(), "attempts": 0} if error else {}
+    return conn.execute(
+        sqlite_insert(ChatMedia).values(
+            name=name, type=mime, wa_media_id=wa_media_id, sha256=sha256, location="local",
+            processing_status=status, meta=meta, created_at=now, updated_at=now,
+        ).returning(ChatMedia.id)
+    ).scalar_one()
+
+
+class MediaStates:
+    """The transitions after creation, on `db`, announced on `events`. Cheap to build; thread-safe."""
+
+    def __init__(self, db: Database, events: EventBus) -> None:
+        self.db = db
+        self.events = events
+
+    def _emit(self, media_id: int, status: MediaStatus, **details: Any) -> None:
+        self.events.emit(MediaStatusChanged(media_id, status, **details))
+
+    def announce_failed(self, media_ids: Iterable[int]) -> None:
+        """The event of media created failed, once their batch has committed."""
+        for mid in media_ids:
+            self._emit(mid, MediaStatus.FAILED)
+
+    # -- one attempt
+    def claim(self, media_id: int, *, download_timeout: float) -> Claim | None:
+        """claimed: pending -> processing, atomically; None when another task has it or it is settled.
+
+        The holder's lease outlasts `download_timeout`, the longest an attempt may take.
+        """
+        with self.db.session() as s:
+            claimed = s.execute(
+                update(ChatMedia)
+                .where(ChatMedia.id == media_id, ChatMedia.processing_status == MediaStatus.PENDING)
+                .values(processing_status=MediaStatus.PROCESSING, updated_at=utcnow())
+            ).rowcount
+            if not claimed:
+                return None
+            media = s.get(ChatMedia, media_id)
+            chat = s.execute(select(Chat.type, Chat.workspace_id, Chat.created_at)
+                             .where(Chat.media_id == media_id)).first()
+            meta = dict(media.meta or {})
+            attempt = int(meta.get("attempts", 0)) + 1
+            now = utcnow()
+            meta.update(attempts=attempt, started_at=now.isoformat(), holder=holder(now, download_timeout))
+            meta.pop("next_attempt_at", None)
+            media.meta = meta
+            attempt_row = MediaAttempt(media_id=media_id, started_at=now)
+            s.add(attempt_row)
+            s.flush()
+            job = Claim(
+                media_id=media_id, wa_media_id=media.wa_media_id, mime=media.type, name=media.name,
+                kind=chat.type if chat else None, workspace_id=chat.workspace_id if chat else 0,
+                message_at=chat.created_at if chat else None, created_at=media.created_at, attempt=attempt,
+                attempt_id=attempt_row.id,
+            )
+        self._emit(media_id, MediaStatus.PROCESSING)
+        return job
+
+    def progress(self, claim: Claim, *, bytes_done: int, bytes_total: int | None) -> None:
+        """progress: no write, only the event (the row changes when the attempt ends)."""
+        self._emit(claim.media_id, MediaStatus.PROCESSING, bytes_done=bytes_done, bytes_total=bytes_total)
+
+    def complete(self, claim: Claim, *, path: str, location: str, size: int, mime: str | None,
+                 sha256_hex: str, duration_ms: int) -> None:
+        """completed: the file is stored; the row says where, and the attempt is closed."""
+        with self.db.session() as s:
+            media = s.get(ChatMedia, claim.media_id)
+            meta = {k: v for k, v in (media.meta or {}).items() if k not in _SETTLED_KEYS}
+            meta.update(verified_sha256=sha256_hex, duration_ms=duration_ms)
+            media.meta = meta
+            media.path, media.location, media.size = path, location, size
+            media.type = media.type or mime
+            media.processing_status = MediaStatus.COMPLETED
+            media.processed_at = utcnow()
+            _finish_attempt(s, claim, "completed", None, size)
+        self._emit(claim.media_id, MediaStatus.COMPLETED)
+
+    def fail(self, claim: Claim, *, error: str, reason: str) -> None:
+        """failed: no attempt left or none can help; Retry is the way back."""
+        self._end_attempt(claim, error=error, reason=reason, next_attempt_at=None)
+        self._emit(claim.media_id, MediaStatus.FAILED, error=error, reason=reason)
+
+    def reschedule(self, claim: Claim, *, error: str, reason: str, delay: float) -> None:
+        """rescheduled: pending again, due in `delay` seconds (the caller schedules the task)."""
+        self._end_attempt(claim, error=error, reason=reason, next_attempt_at=utcnow() + timedelta(seconds=delay))
+        self._emit(claim.media_id, MediaStatus.PENDING, error=error, reason=reason)
+
+    def _end_attempt(self, claim: Claim, *, error: str, reason: str, next_attempt_at: datetime | None) -> None:
+        with self.db.session() as s:
+            media = s.get(ChatMedia, claim.media_id)
+            meta = dict(media.meta or {})
+            meta.update(error=error, reason=reason, attempts=claim.attempt)
+            meta.pop("holder", None)
+            if next_attempt_at is not None:
+                meta["next_attempt_at"] = next_attempt_at.isoformat()
+                media.processing_status = MediaStatus.PENDING
+            else:
+                meta["failed_at"] = utcnow().isoformat()
+                media.processing_status = MediaStatus.FAILED
+            media.meta = meta
+            _finish_attempt(s, claim, "failed" if next_attempt_at is None else "retry", error, None)
+
+    # -- the owner's commands
+    def retry(self, media_ids: Iterable[int]) -> list[int]:
+        """retried: the given failed (or stranded pending) media back to pending with no attempt counted;
+        returns those that were, for the caller to enqueue. Completed and processing media are left alone."""
+        ids = list(media_ids)
+        chosen: list[int] = []
+        with self.db.session() as s:
+            for i in range(0, len(ids), _CHUNK):
+                chosen += _reset(s, ChatMedia.id.in_(ids[i:i + _CHUNK]))
+        for mid in chosen:
+            self._emit(mid, MediaStatus.PENDING)
+        return chosen
+
+    def retry_all(self) -> list[int]:
+        """retried: every failed media, and any pending one a flush left without a task."""
+        with self.db.session() as s:
+            chosen = _reset(s, None)
+        for mid in chosen:
+            self._emit(mid, MediaStatus.PENDING)
+        return chosen
+
+    def leave_pending(self) -> list[int]:
+        """left pending: every processing media, whose task a flush dropped (Retry or a restart brings it back)."""
+        with self.db.session() as s:
+            ids = list(s.execute(update(ChatMedia).where(ChatMedia.processing_status == MediaStatus.PROCESSING)
+                                 .values(processing_status=MediaStatus.PENDING).returning(ChatMedia.id)).scalars())
+        for mid in ids:
+            self._emit(mid, MediaStatus.PENDING)
+        return ids
+
+    # -- recovery
+    def held(self) -> list[Held]:
+        """Every processing media, with the metadata that says who holds it until when."""
+        with self.db.session() as s:
+            rows = s.execute(select(ChatMedia.id, ChatMedia.meta)
+                             .where(ChatMedia.processing_status == MediaStatus.PROCESSING)).all()
+        return [Held(mid, meta if isinstance(meta, dict) else {}) for mid, meta in rows]
+
+    def free(self, rows: Iterable[Held]) -> list[int]:
+        """freed: processing -> pending for claims nobody can finish any more; returns those freed.
+
+        A row is freed only if it still carries the lease it was judged by: one claimed again meanwhile
+        (finished, retried and taken by another worker) belongs to its new holder.
+        """
+        freed: list[int] = []
+        lease_now = func.json_extract(ChatMedia.meta, "$.holder.lease_until")
+        with self.db.session() as s:
+            for row in rows:
+                same = lease_now == row.lease if isinstance(row.lease, str) else lease_now.is_(None)
+                if s.execute(update(ChatMedia).where(ChatMedia.id == row.media_id,
+                                                     ChatMedia.processing_status == MediaStatus.PROCESSING, same)
+                             .values(processing_status=MediaStatus.PENDING)).rowcount:
+                    freed.append(row.media_id)
+        for mid in freed:
+            self._emit(mid, MediaStatus.PENDING)
+        return freed
+
+    def pending(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every pending media with its metadata, oldest first."""
+        with self.db.session() as s:
+            rows = s.execute(select(ChatMedia.id, ChatMedia.meta)
+                             .where(ChatMedia.processing_status == MediaStatus.PENDING)
+                             .order_by(ChatMedia.id)).all()
+        return [(mid, meta if isinstance(meta, dict) else {}) for mid, meta in rows]
+
+
+def _reset(s: Session, which: Any) -> list[int]:
+    where = [ChatMedia.processing_status.in_([MediaStatus.FAILED, MediaStatus.PENDING])]
+    if which is not None:
+        where.append(which)
+    rows = s.execute(select(ChatMedia).where(*where)).scalars().all()
+    retried_at = utcnow().isoformat()
+    for m in rows:
+        meta = dict(m.meta or {})
+        meta.update(attempts=0, retried_at=retried_at)
+        meta.pop("next_attempt_at", None)
+        m.meta = meta
+        m.processing_status = MediaStatus.PENDING
+    return [m.id for m in rows]
+
+
+def _finish_attempt(s: Session, claim: Claim, outcome: str, error: str | None, size: int | None) -> None:
+    s.execute(update(MediaAttempt).where(MediaAttempt.id == claim.attempt_id)
+              .values(finished_at=utcnow(), outcome=outcome, error=error, bytes=size))
+
