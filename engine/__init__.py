@@ -3,8 +3,11 @@
 The engine never imports Qt: it runs the same inside the desktop app and in `mediadesk serve`.
 """
 
+from engine.alerts import AlertDelivery
+from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
 from engine.errors import (
+    AlertError,
     ConfigError,
     DatabaseError,
     MediaDeskError,
@@ -20,6 +23,9 @@ from engine.metrics import Metrics
 from engine.runtime import MediaDeskEngine
 
 __all__ = [
+    "AlertDelivery",
+    "AlertError",
+    "BackupInfo",
     "Config",
     "ConfigError",
     "DatabaseError",

@@ -50,7 +50,7 @@ class Alert:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class AlertDelivery:
     """How one channel took one alert; `error` says why not, in words fit for the owner."""
 
     channel: str
@@ -93,7 +93,7 @@ def compose(report: HealthReport, before: list[str], now: list[str]) -> Alert:
                  f"{head} (checked {report.checked_at} UTC):\n" + "\n".join(lines))
 
 
-def alert_on_change(cfg: Config, db: Database, report: HealthReport) -> list[Delivery]:
+def alert_on_change(cfg: Config, db: Database, report: HealthReport) -> list[AlertDelivery]:
     """Send an alert if `report`'s failing findings differ from those last alerted, and this process is the
     one that records the change. Returns how each channel took it (empty: nothing to send, or no channel)."""
     if not channels(cfg):
@@ -114,7 +114,7 @@ def alert_on_change(cfg: Config, db: Database, report: HealthReport) -> list[Del
     return deliver(cfg, db, compose(report, before, now))
 
 
-def send_test_alert(cfg: Config, db: Database) -> list[Delivery]:
+def send_test_alert(cfg: Config, db: Database) -> list[AlertDelivery]:
     """Send a test alert to every channel set up; ConfigError when there is none. Failures are returned (and
     recorded for the health check), not raised."""
     if not channels(cfg):
@@ -125,19 +125,19 @@ def send_test_alert(cfg: Config, db: Database) -> list[Delivery]:
                                   f"Test alert from MediaDesk on {where}: alerts reach you here."))
 
 
-def deliver(cfg: Config, db: Database, alert: Alert) -> list[Delivery]:
+def deliver(cfg: Config, db: Database, alert: Alert) -> list[AlertDelivery]:
     """Send `alert` on every channel at once, waiting SEND_DEADLINE_S at most; record and return the outcome."""
     senders = {WEBHOOK: lambda: send_webhook(cfg.alert_webhook_url, alert.text),
                EMAIL: lambda: send_email(cfg, alert)}
-    results: dict[str, Delivery] = {}
+    results: dict[str, AlertDelivery] = {}
     lock = threading.Lock()
 
     def run(channel: str) -> None:
         try:
             senders[channel]()
-            outcome = Delivery(channel, True, _now())
+            outcome = AlertDelivery(channel, True, _now())
         except AlertError as exc:
-            outcome = Delivery(channel, False, _now(), str(exc))
+            outcome = AlertDelivery(channel, False, _now(), str(exc))
         with lock:
             results[channel] = outcome
 
@@ -149,7 +149,7 @@ def deliver(cfg: Config, db: Database, alert: Alert) -> list[Delivery]:
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     with lock:
-        out = [results.get(c) or Delivery(c, False, _now(), f"no answer within {SEND_DEADLINE_S:g} s")
+        out = [results.get(c) or AlertDelivery(c, False, _now(), f"no answer within {SEND_DEADLINE_S:g} s")
                for c in channels(cfg)]
     for d in out:
         if not d.ok:
@@ -231,7 +231,7 @@ def delivery_finding(cfg: Config, db: Database) -> Finding | None:
     return Finding(DELIVERY_FINDING, False, len(failing), f"the last alert could not be sent: {words}")
 
 
-def _record(db: Database, deliveries: list[Delivery]) -> None:
+def _record(db: Database, deliveries: list[AlertDelivery]) -> None:
     try:
         last = json.loads(read_setting(db, DELIVERY_KEY) or "{}")
         if not isinstance(last, dict):

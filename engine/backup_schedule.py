@@ -67,8 +67,8 @@ def not_covered(cfg: Config) -> str | None:
     if cfg.database_url is None:
         return None
     if cfg.database_url.startswith("postgres"):
-        return ("the database is PostgreSQL (MEDIADESK_DATABASE_URL), which MediaDesk does not back up yet: "
-                "use pg_dump or the server's own backups")
+        return ("the database is PostgreSQL (MEDIADESK_DATABASE_URL): MediaDesk's backups do not cover PostgreSQL "
+                "yet; use pg_dump or the server's own backups")
     return "only the embedded SQLite database is backed up; the one at MEDIADESK_DATABASE_URL is not covered yet"
 
 
@@ -100,7 +100,8 @@ def format_backups(cfg: Config) -> str:
     rows = [f"{b.taken_at:%Y-%m-%d %H:%M:%S}  {_size(b.size):>9}  {b.reason:<26}  {b.path.name}" for b in backups]
     schedule = (f"every {cfg.backup_every_hours} hours, keeping {cfg.backup_keep}" if cfg.backup_every_hours
                 else "off")
-    return "\n".join([f"{len(backups)} backups in {cfg.backups_dir} (scheduled: {schedule})", *rows])
+    head = f"{len(backups)} backup{'s' if len(backups) != 1 else ''} in {cfg.backups_dir} (scheduled: {schedule})"
+    return "\n".join([head, *rows])
 
 
 def delete_backup(cfg: Config, backup: Path | str) -> None:

@@ -343,7 +343,7 @@ class MediaDeskEngine:
             "health": last.to_dict() if last else None,
         }
 
-    def send_test_alert(self) -> list[alerts.Delivery]:
+    def send_test_alert(self) -> list[alerts.AlertDelivery]:
         """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""
         return alerts.send_test_alert(self.cfg, self.db)
 
