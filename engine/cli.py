@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all-failed", action="store_true", help="every failed media")
     g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
     subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
+    subs["stats"].add_argument("--window", choices=["today"],
+                               help="first the plan's two monitoring reports over this window")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -192,7 +194,16 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
             from engine.metrics import format_metrics
 
             m = engine.metrics()
-            print(json.dumps(m.to_dict(), indent=2, default=str) if args.json else format_metrics(m))
+            plan = None
+            if args.window:
+                from engine.plan_reports import format_plan_reports, plan_reports
+
+                plan = plan_reports(engine.db)
+            if args.json:
+                doc = m.to_dict() if plan is None else {"plan_reports": plan.to_dict(), **m.to_dict()}
+                print(json.dumps(doc, indent=2, default=str))
+            else:
+                print(format_metrics(m) if plan is None else f"{format_plan_reports(plan)}\n\n{format_metrics(m)}")
         elif args.command == "alert-test":
             sent = engine.send_test_alert()
             for d in sent:
