@@ -180,7 +180,8 @@ def send_email(cfg: Config, alert: Alert, *, ssl_context: ssl.SSLContext | None 
         raise AlertError("email alerts need an SMTP server and at least one recipient")
     msg = EmailMessage()
     msg["Subject"] = alert.subject
-    msg["From"] = cfg.alert_email_from or cfg.smtp_user or f"mediadesk@{socket.getfqdn()}"
+    # gethostname, not getfqdn: that may wait on DNS
+    msg["From"] = cfg.alert_email_from or cfg.smtp_user or f"mediadesk@{socket.gethostname()}"
     msg["To"] = ", ".join(cfg.alert_email_to)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain="mediadesk")

@@ -363,8 +363,6 @@ class MediaDeskEngine:
 
     def scheduled_backup(self) -> Path | None:
         """The periodic task's work: a backup if one is due (and no other process takes it)."""
-        if self.queue is not None and self.queue.paused:
-            return None  # a restore may be replacing the file
         return backup_schedule.take_scheduled_backup(self.cfg, self.db)
 
     def _maintenance(self, fn):
