@@ -321,3 +321,12 @@ def test_alert_settings_from_environment_and_file(tmp_path: Path) -> None:
         load_config(environ={}, config_file=toml, use_keyring=False)
     with pytest.raises(ConfigError, match="SMTP security"):
         load_config({"smtp_security": "ssl3"}, environ={}, use_keyring=False)
+
+
+def test_the_running_engine_alerts_from_its_own_health_check(config: Config, start_engine, hook: Receiver) -> None:  # type: ignore[no-untyped-def]
+    eng = start_engine(config.with_changes(alert_webhook_url=hook.url), listener=False)
+    add_failed(eng.db, 11)
+    report = eng.health_check()  # what the periodic task and the console's "check now" run
+    assert not report.ok and len(hook.texts()) == 1
+    eng.health_check()
+    assert len(hook.texts()) == 1

@@ -155,3 +155,14 @@ def test_backup_list_command(data_dir: Path, database: Database, capsys: pytest.
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("1 backup in") and "scheduled: every 24 hours, keeping 7" in out[0]
     assert "taken by hand" in out[1] and out[1].endswith("-manual.db")
+
+
+def test_the_periodic_task_takes_the_scheduled_backup(config: Config, start_engine) -> None:  # type: ignore[no-untyped-def]
+    eng = start_engine(config.with_changes(backup_every_hours=24), listener=False, workers=False)
+    cls = next(t for t in eng.queue.huey._registry._periodic_tasks if t.__name__ == "scheduled_backup")
+    validate = cls().validate_datetime
+    assert validate(datetime(2026, 5, 9, 3, 10)) and not validate(datetime(2026, 5, 9, 3, 11))
+    cls().execute()  # what the consumer runs every ten minutes
+    assert [b.reason for b in eng.backups()] == ["scheduled"]
+    cls().execute()
+    assert len(eng.backups()) == 1  # not due again for 24 hours
