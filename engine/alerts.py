@@ -83,7 +83,7 @@ def compose(report: HealthReport, before: list[str], now: list[str]) -> Alert:
                      f"{', '.join(before)} fine now.")
     lines = [f"- {f.name}: {f.detail}" for f in report.findings if f.name in now]
     if before:
-        head = f"MediaDesk on {where} still needs attention, for other reasons now"
+        head = f"MediaDesk on {where}: what needs attention has changed"
         gone = [name for name in before if name not in now]
         if gone:
             lines.append(f"Fine again: {', '.join(gone)}.")
