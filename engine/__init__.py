@@ -3,9 +3,12 @@
 The engine never imports Qt: it runs the same inside the desktop app and in `mediadesk serve`.
 """
 
+from engine.alerts import AlertDelivery
+from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
 from engine.db.models import MediaStatus
 from engine.errors import (
+    AlertError,
     ConfigError,
     DatabaseError,
     MediaDeskError,
@@ -22,6 +25,9 @@ from engine.metrics import Metrics
 from engine.runtime import MediaDeskEngine
 
 __all__ = [
+    "AlertDelivery",
+    "AlertError",
+    "BackupInfo",
     "Config",
     "ConfigError",
     "DatabaseError",

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry": "retry failed media",
         "replay": "feed saved webhook bodies through ingest",
         "stats": "print media metrics",
+        "alert-test": "send a test alert to the webhook and email set up",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -92,12 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         subs[name].add_argument("--screenshot", type=Path, help="save a PNG of the first painted window and exit")
     subs["worker"].add_argument("--workers", type=int, help="worker threads (default 4)")
     subs["serve"].add_argument("--workers", type=int, help="worker threads (default 4)")
+    subs["backup"].add_argument("--list", action="store_true", help="list the backups (when, why, size)")
     subs["restore"].add_argument("file", type=Path)
     subs["replay"].add_argument("files", type=Path, nargs="+")
     g = subs["retry"].add_mutually_exclusive_group(required=True)
     g.add_argument("--all-failed", action="store_true", help="every failed media")
     g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
     subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
+    subs["stats"].add_argument("--window", choices=["today"],
+                               help="first the plan's two monitoring reports over this window")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -150,6 +154,10 @@ def cmd_maintenance(args: argparse.Namespace, cfg: Config) -> int:
     elif args.command == "rollback":
         r = migrations.rollback(cfg)
         print(f"database rolled back from {r.before} to {r.after or 'empty'} (backup: {r.backup})")
+    elif args.command == "backup" and args.list:
+        from engine.backup_schedule import format_backups
+
+        print(format_backups(cfg))
     elif args.command == "backup":
         print(f"backup written to {backups.backup_database(cfg.db_path, cfg.backups_dir)}")
     elif args.command == "restore":
@@ -186,12 +194,26 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
             from engine.metrics import format_metrics
 
             m = engine.metrics()
-            print(json.dumps(m.to_dict(), indent=2, default=str) if args.json else format_metrics(m))
-        elif args.command == "health":
-            from engine.health import run_health_check
+            plan = None
+            if args.window:
+                from engine.plan_reports import format_plan_reports, plan_reports
 
-            report = run_health_check(engine.db, engine.storage_for, queue_length=engine.queue_length(),
-                                      workers_alive=None)
+                plan = plan_reports(engine.db)
+            if args.json:
+                doc = m.to_dict() if plan is None else {"plan_reports": plan.to_dict(), **m.to_dict()}
+                print(json.dumps(doc, indent=2, default=str))
+            else:
+                print(format_metrics(m) if plan is None else f"{format_plan_reports(plan)}\n\n{format_metrics(m)}")
+        elif args.command == "alert-test":
+            sent = engine.send_test_alert()
+            for d in sent:
+                print(f"{d.channel}: " + ("sent" if d.ok else f"not sent: {d.error}"))
+            return 0 if all(d.ok for d in sent) else 1
+        elif args.command == "health":
+            from engine.monitoring import check_health
+
+            report = check_health(cfg, engine.db, engine.storage_for, queue_length=engine.queue_length(),
+                                  workers_alive=None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
             return 0 if report.ok else 1
     finally:
@@ -218,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args, cfg, listener=command == "serve")
         if command in ("migrate", "rollback", "backup", "restore"):
             return cmd_maintenance(args, cfg)
-        if command in ("replay", "retry", "flush", "stats", "health"):
+        if command in ("replay", "retry", "flush", "stats", "health", "alert-test"):
             return cmd_engine(args, cfg)
         return cmd_gui(args, cfg)
     except MediaDeskError as exc:

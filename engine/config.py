@@ -42,8 +42,19 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_MAX_BODY_BYTES": "max_body_bytes",
     "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
     "MEDIADESK_HEALTH_EVERY_MIN": "health_every_min",
+    "MEDIADESK_ALERT_WEBHOOK_URL": "alert_webhook_url",
+    "MEDIADESK_ALERT_EMAIL_TO": "alert_email_to",
+    "MEDIADESK_ALERT_EMAIL_FROM": "alert_email_from",
+    "MEDIADESK_SMTP_HOST": "smtp_host",
+    "MEDIADESK_SMTP_PORT": "smtp_port",
+    "MEDIADESK_SMTP_SECURITY": "smtp_security",
+    "MEDIADESK_SMTP_USER": "smtp_user",
+    "MEDIADESK_SMTP_PASSWORD": "smtp_password",
+    "MEDIADESK_BACKUP_EVERY_HOURS": "backup_every_hours",
+    "MEDIADESK_BACKUP_KEEP": "backup_keep",
 }
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
+SMTP_SECURITY = ("starttls", "tls", "none")
 SETTINGS_FILE = "mediadesk.toml"
 
 
@@ -70,6 +81,16 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     download_timeout: float = 300.0
     health_every_min: int = 5  # the periodic health check; 0 turns it off (tests that count the queue)
+    alert_webhook_url: str | None = None  # a Slack-style incoming webhook: health changes are POSTed there
+    alert_email_to: tuple[str, ...] = ()  # comma-separated in the environment and TOML
+    alert_email_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | tls (implicit, port 465) | none
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    backup_every_hours: int = 24  # scheduled backups; 0 turns them off
+    backup_keep: int = 7  # scheduled backups kept; those taken before migrations and by hand are never pruned
     config_file: Path | None = None
 
     @property
@@ -114,6 +135,11 @@ def _parse_delays(value: Any) -> tuple[float, ...]:
     return delays
 
 
+def _parse_addresses(value: Any) -> tuple[str, ...]:
+    parts = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(str(p).strip() for p in parts if str(p).strip())
+
+
 def _coerce(cfg: Config) -> Config:
     """Normalise types (env and TOML give strings) and reject values that cannot work."""
     try:
@@ -122,6 +148,7 @@ def _coerce(cfg: Config) -> Config:
         max_body = int(cfg.max_body_bytes)
         timeout = float(cfg.download_timeout)
         health_every = int(cfg.health_every_min)
+        smtp_port, backup_every, backup_keep = int(cfg.smtp_port), int(cfg.backup_every_hours), int(cfg.backup_keep)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
@@ -130,6 +157,12 @@ def _coerce(cfg: Config) -> Config:
         raise ConfigError(f"the health check interval must divide 60 minutes (or be 0 for off), got {health_every}")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    smtp_security = str(cfg.smtp_security).lower()
+    if smtp_security not in SMTP_SECURITY:
+        raise ConfigError(f"SMTP security must be one of {', '.join(SMTP_SECURITY)}, got {cfg.smtp_security!r}")
+    if backup_every < 0 or backup_keep < 1:
+        raise ConfigError(f"backups need an interval of 0 (off) or more hours and a count of at least 1, "
+                          f"got every {backup_every} hours, keep {backup_keep}")
     storage = str(cfg.storage).lower()
     if storage == "aws":
         storage = "s3"
@@ -148,6 +181,11 @@ def _coerce(cfg: Config) -> Config:
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),
+        smtp_port=smtp_port,
+        smtp_security=smtp_security,
+        alert_email_to=_parse_addresses(cfg.alert_email_to),
+        backup_every_hours=backup_every,
+        backup_keep=backup_keep,
     )
 
 

@@ -5,6 +5,7 @@
     ├── DatabaseError              the database cannot be opened, migrated, backed up or restored
     ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
     ├── StorageError               local disk or S3 refused a file
+    ├── AlertError                 an alert could not reach the webhook or the mail server
     └── MediaError                 one download attempt failed
         ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
         └── TransientMediaError    worth another attempt (5xx, timeout, expired link, truncated, hash)
@@ -35,6 +36,10 @@ class WebhookError(MediaDeskError):
 
 
 class StorageError(MediaDeskError):
+    pass
+
+
+class AlertError(MediaDeskError):
     pass
 
 

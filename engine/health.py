@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -50,7 +50,9 @@ class HealthReport:
 
 
 def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, queue_length: int | None = None,
-                     workers_alive: int | None = None, workers_expected: bool = True) -> HealthReport:
+                     workers_alive: int | None = None, workers_expected: bool = True,
+                     extra_findings: Iterable[Finding] = ()) -> HealthReport:
+    """SPEC section 5's checks; `extra_findings` (backups, alert delivery: see `engine.monitoring`) join the report."""
     now = utcnow()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with db.session() as s:
@@ -89,6 +91,7 @@ def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, que
     if workers_alive is not None:
         ok = workers_alive > 0 or not workers_expected
         findings.append(Finding("workers alive", ok, workers_alive, f"{workers_alive} download workers running"))
+    findings.extend(extra_findings)
     report = HealthReport(ok=all(f.ok for f in findings), checked_at=now.isoformat(timespec="seconds"),
                           findings=findings)
     save_report(db, report)

@@ -12,20 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import engine.reconfigure as reconfiguring
+from engine import alerts, backup_schedule
 from engine.config import Config
 from engine.db import backup as backups
 from engine.db import migrate as migrations
 from engine.db.session import Database
 from engine.errors import DatabaseError, StorageError
 from engine.events import EventBus, HealthChanged, MessagesStored
-from engine.health import HealthReport, last_report, run_health_check
+from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.metrics import Metrics, collect_metrics
+from engine.monitoring import check_health
 from engine.storage import LocalStorage, Storage, make_storage
-from engine.tasks import TaskQueue
+from engine.tasks import HOUSEKEEPING_PRIORITY, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class MediaDeskEngine:
         self.storage = make_storage(self.cfg)
         self.store = WebhookStore(self.db)
         self.queue = TaskQueue(self.cfg, download=self._download, health_check=self.health_check)
+        if self.cfg.backup_every_hours:
+            backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -214,8 +218,8 @@ class MediaDeskEngine:
     # -- health and metrics
     def health_check(self) -> HealthReport:
         running = self.queue is not None and self.queue.workers_alive() > 0
-        report = run_health_check(self.db, self.storage_for, queue_length=self.queue.pending_count(),
-                                  workers_alive=self.queue.workers_alive(), workers_expected=running)
+        report = check_health(self.cfg, self.db, self.storage_for, queue_length=self.queue.pending_count(),
+                              workers_alive=self.queue.workers_alive(), workers_expected=running)
         self.events.emit(HealthChanged(ok=report.ok, report=report))
         return report
 
@@ -236,12 +240,27 @@ class MediaDeskEngine:
             "health": last.to_dict() if last else None,
         }
 
+    def send_test_alert(self) -> list[alerts.AlertDelivery]:
+        """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""
+        return alerts.send_test_alert(self.cfg, self.db)
+
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:
         return backups.backup_database(self.cfg.db_path, self.cfg.backups_dir, label="manual")
+
+    def backups(self) -> list[backup_schedule.BackupInfo]:
+        """Every backup, newest first: when, why, how big. Empty when the database is not SQLite."""
+        return backup_schedule.list_backups(self.cfg)
+
+    def delete_backup(self, backup: Path | str) -> None:
+        backup_schedule.delete_backup(self.cfg, backup)
+
+    def scheduled_backup(self) -> Path | None:
+        """The periodic task's work: a backup if one is due (and no other process takes it)."""
+        return backup_schedule.take_scheduled_backup(self.cfg, self.db)
 
     def _maintenance(self, fn):
         was_paused = self.queue.paused if self.queue else True

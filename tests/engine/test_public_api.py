@@ -7,6 +7,7 @@ import sys
 
 import engine
 from engine.errors import (
+    AlertError,
     ConfigError,
     DatabaseError,
     MediaDeskError,
@@ -18,6 +19,9 @@ from engine.errors import (
 )
 
 PUBLIC_API = [
+    "AlertDelivery",
+    "AlertError",
+    "BackupInfo",
     "Config",
     "ConfigError",
     "DatabaseError",
@@ -51,7 +55,7 @@ def test_every_public_name_exists() -> None:
 
 
 def test_exception_tree() -> None:
-    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError):
+    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError, AlertError):
         assert issubclass(exc, MediaDeskError)
     assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
     assert PermanentMediaError("x", reason="gone").reason == "gone"
