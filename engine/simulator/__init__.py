@@ -12,14 +12,8 @@ Nothing here imports Qt: the engine stays headless.
 
 from engine.simulator.demo import DemoScenario, demo_events
 from engine.simulator.faults import OVERSIZE_BYTES, PRESETS, Fault
-from engine.simulator.graph import (
-    DEFAULT_ACCESS_TOKEN,
-    DEFAULT_GRAPH_VERSION,
-    DEFAULT_URL_TTL,
-    CloudSimulator,
-    SimulatedMedia,
-    graph_error,
-)
+from engine.simulator.graph import DEFAULT_ACCESS_TOKEN, DEFAULT_GRAPH_VERSION, CloudSimulator
+from engine.simulator.handler import graph_error
 from engine.simulator.payloads import (
     MessageFields,
     echo_message,
@@ -36,6 +30,7 @@ from engine.simulator.payloads import (
 )
 from engine.simulator.samples import sample_bytes, samples_dir
 from engine.simulator.sender import WebhookSender, sign
+from engine.simulator.state import DEFAULT_URL_TTL, SimulatedMedia
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
