@@ -2,7 +2,8 @@
 
 Precedence is CLI > environment (`MEDIADESK_*`) > TOML file (`--config`) > defaults. Secrets (access
 token, app secret, verify token) are never written to the TOML file or the database: they live in the
-OS keyring (see `engine.secrets`), and the environment overrides the keyring for headless use.
+OS keyring, or without one in a file only the user can read (see `engine.secrets`), and the environment
+overrides both for headless use.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def load_config(
     if use_keyring:
         from engine import secrets
 
-        missing = {name: secrets.get_secret(name) for name in SECRET_FIELDS if getattr(cfg, name) is None}
+        missing = {name: secrets.get_secret(name, data_dir=cfg.data_dir) for name in SECRET_FIELDS
+                   if getattr(cfg, name) is None}
         cfg = replace(cfg, **{k: v for k, v in missing.items() if v is not None})
     return cfg
