@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry": "retry failed media",
         "replay": "feed saved webhook bodies through ingest",
         "stats": "print media metrics",
+        "connect": "connect a WhatsApp number: check it, subscribe the listener's address, name its workspace",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
     subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
+    for flag, what in (("--waba-id", "the WhatsApp Business Account id"), ("--phone-number-id", "the number's id"),
+                       ("--callback-url", "the listener's address Meta will call, e.g. https://…/webhook")):
+        subs["connect"].add_argument(flag, required=True, help=what)
     return parser
 
 
@@ -199,6 +203,17 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_connect(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.connect import connect_number
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
+    done = connect_number(cfg, waba_id=args.waba_id, phone_number_id=args.phone_number_id,
+                          callback_url=args.callback_url)
+    print(done.describe())
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace, cfg: Config) -> int:
     try:
         from console.app import run_console
@@ -220,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_maintenance(args, cfg)
         if command in ("replay", "retry", "flush", "stats", "health"):
             return cmd_engine(args, cfg)
+        if command == "connect":
+            return cmd_connect(args, cfg)
         return cmd_gui(args, cfg)
     except MediaDeskError as exc:
         print(f"mediadesk: {exc}", file=sys.stderr)

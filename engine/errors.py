@@ -5,6 +5,8 @@
     ├── DatabaseError              the database cannot be opened, migrated, backed up or restored
     ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
     ├── StorageError               local disk or S3 refused a file
+    ├── ConnectError               connecting a WhatsApp number refused (`reason`: token, permission, number,
+    │                              callback, secret, network, graph)
     └── MediaError                 one download attempt failed
         ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
         └── TransientMediaError    worth another attempt (5xx, timeout, expired link, truncated, hash)
@@ -36,6 +38,15 @@ class WebhookError(MediaDeskError):
 
 class StorageError(MediaDeskError):
     pass
+
+
+class ConnectError(MediaDeskError):
+    """Connecting a number was refused, and nothing was changed. `reason` names what is wrong:
+    token, permission, number, callback, secret (no app secret for a public address), network, graph."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class MediaError(MediaDeskError):
