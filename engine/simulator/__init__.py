@@ -1,4 +1,5 @@
-"""The project's own WhatsApp Cloud API simulator: Graph media endpoints, faults, signed webhooks.
+"""The project's own WhatsApp Cloud API simulator: Graph media endpoints, faults, signed webhooks, and
+the business side a connect wizard talks to (numbers, accounts, subscriptions with the verify handshake).
 
 Tests, benchmarks and `mediadesk demo` run the real engine against it on loopback:
 
@@ -10,6 +11,7 @@ Tests, benchmarks and `mediadesk demo` run the real engine against it on loopbac
 Nothing here imports Qt: the engine stays headless.
 """
 
+from engine.simulator.accounts import SimulatedNumber, Subscription, Verification
 from engine.simulator.demo import DemoScenario, demo_events
 from engine.simulator.faults import OVERSIZE_BYTES, PRESETS, Fault
 from engine.simulator.graph import DEFAULT_ACCESS_TOKEN, DEFAULT_GRAPH_VERSION, CloudSimulator
@@ -43,6 +45,9 @@ __all__ = [
     "Fault",
     "MessageFields",
     "SimulatedMedia",
+    "SimulatedNumber",
+    "Subscription",
+    "Verification",
     "WebhookSender",
     "demo_events",
     "echo_message",

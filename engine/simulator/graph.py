@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from types import TracebackType
 
+from engine.simulator.accounts import BusinessAccounts, Delivery, SimulatedNumber, Subscription, Verification
 from engine.simulator.faults import Fault
 from engine.simulator.handler import SimulatorServer, handler_for
 from engine.simulator.state import DEFAULT_URL_TTL, MediaStore, SimulatedMedia
@@ -35,13 +36,18 @@ class CloudSimulator:
 
     `version` is only what clients are told to use: any `vNN.N` path segment is served, as Graph
     serves every supported version.
+
+    Meta's business side plays along: `add_number` puts a number in a WhatsApp Business Account, and
+    subscribing that account verifies the callback, then (with `app_secret`) delivers a first webhook.
     """
 
     def __init__(self, *, access_token: str = DEFAULT_ACCESS_TOKEN, url_ttl: float = DEFAULT_URL_TTL,
-                 host: str = "127.0.0.1", port: int = 0, version: str = DEFAULT_GRAPH_VERSION) -> None:
+                 host: str = "127.0.0.1", port: int = 0, version: str = DEFAULT_GRAPH_VERSION,
+                 app_secret: str | None = None, first_webhook: bool = True) -> None:
         self.access_token = access_token
         self.version = version
         self.store = MediaStore(url_ttl=url_ttl)
+        self.accounts = BusinessAccounts(app_secret=app_secret, first_webhook=first_webhook)
         self._address = (host, port)
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -132,3 +138,29 @@ class CloudSimulator:
     def reset_counters(self) -> None:
         """Zero every call counter, so a test can count one phase on its own."""
         self.store.reset_counters()
+
+    # business accounts ---------------------------------------------------------------------------
+    def add_number(self, waba_id: str, phone_number_id: str, *, display_phone_number: str = "+1 555-078-3881",
+                   verified_name: str = "Simulated Bakery", quality_rating: str = "GREEN") -> SimulatedNumber:
+        """A business number in account `waba_id`, shown by `GET /{phone-number-id}` and `/{waba-id}/phone_numbers`."""
+        return self.accounts.add_number(waba_id, phone_number_id, display_phone_number=display_phone_number,
+                                        verified_name=verified_name, quality_rating=quality_rating)
+
+    def deny_permission(self, waba_id: str) -> None:
+        """The token may no longer manage this account: its edges answer Graph code 200."""
+        self.accounts.deny(waba_id)
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        """WABA id -> the app's subscription, with the override callback Meta verified."""
+        return self.accounts.subscriptions
+
+    @property
+    def verifications(self) -> list[Verification]:
+        """Every verify handshake made with a callback, in order."""
+        return self.accounts.verifications
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """The first webhooks sent after subscriptions (each `done` once the listener answered)."""
+        return self.accounts.deliveries

@@ -1,7 +1,8 @@
 """The simulator's HTTP side: routes Graph requests to its state and answers in Graph's words.
 
 A `ThreadingHTTPServer` serves one handler thread per connection; the handler owns nothing but the
-request in hand, and reads and changes the simulator's state only through `MediaStore`.
+request in hand, and reads and changes the simulator's state only through `MediaStore` (media) and
+`BusinessAccounts` (numbers, accounts, subscriptions).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine.simulator.state import CHUNK, DOWNLOAD_PATH, SimulatedMedia
 
@@ -56,6 +57,20 @@ def graph_error(status: int, *, media_id: str = "", message: str | None = None) 
     if status == 404:
         error["error_subcode"] = 33
     return {"error": error}
+
+
+def _body_params(raw: bytes, content_type: str) -> dict[str, str]:
+    """A POST body's parameters, JSON or form-encoded, as Graph takes both."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return {}
+    if "json" in content_type.lower() or text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -126,13 +141,44 @@ class GraphHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         url = urlsplit(self.path)
-        parts = [p for p in url.path.split("/") if p]
+        parts = [unquote(p) for p in url.path.split("/") if p]
         if len(parts) == 2 and parts[0] == DOWNLOAD_PATH:
             self._download(parts[1], parse_qs(url.query))
+        elif self._business(parts):
+            self._account_call("GET", parts[1:], url.query)
         elif len(parts) == 2 and _VERSION.match(parts[0]):
             self._metadata(parts[1])
         else:
             self._json(404, graph_error(404, message="Unknown path components: " + url.path))
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._write_call("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._write_call("DELETE")
+
+    def _write_call(self, method: str) -> None:
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if len(parts) >= 2 and _VERSION.match(parts[0]):
+            self._account_call(method, parts[1:], url.query, body)
+        else:
+            self._json(400, graph_error(400, message="Unknown path components: " + url.path))
+
+    def _business(self, parts: list[str]) -> bool:
+        """A number, an account or one of their edges, rather than a media id."""
+        return len(parts) >= 2 and bool(_VERSION.match(parts[0])) and (
+            len(parts) > 2 or self.simulator.accounts.knows(parts[1]))
+
+    # the business-management routes ---------------------------------------------------------------
+    def _account_call(self, method: str, parts: list[str], query: str, body: bytes = b"") -> None:
+        if not self._authorized():
+            return self._json(401, graph_error(401))
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params.update(_body_params(body, self.headers.get("Content-Type", "")))
+        status, payload = self.simulator.accounts.answer(method, parts, params)
+        return self._json(status, payload)
 
     # the two routes -------------------------------------------------------------------------------
     def _metadata(self, media_id: str) -> None:
