@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from engine import secrets
 from engine.config import Config
@@ -207,7 +207,7 @@ def check_number(graph: BusinessGraph, *, waba_id: str, phone_number_id: str) ->
     return number
 
 
-def probe_callback(url: str, verify_token: str) -> str | None:
+def probe_callback(url: str, verify_token: str, *, fresh_token: bool = False) -> str | None:
     """Why the listener at `url` would fail Meta's verification, or None when it answers as it should."""
     challenge = str(_random.randbelow(10 ** 9))
     query = urlencode({"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge})
@@ -215,6 +215,9 @@ def probe_callback(url: str, verify_token: str) -> str | None:
         resp = requests.get(url + ("&" if urlsplit(url).query else "?") + query, timeout=PROBE_TIMEOUT)
     except requests.RequestException as exc:
         return f"nothing answers at {url} ({type(exc).__name__}); start `mediadesk serve` (or the console) there first"
+    if resp.status_code == 403 and fresh_token:
+        return (f"the listener at {url} was started before MediaDesk made its verify token; restart it so it "
+                "reads the token, then connect again")
     if resp.status_code == 403:
         return (f"the listener at {url} refuses the verify token sent to Meta (it was started with another one); "
                 "give both the same verify token, restart the listener and connect again")
@@ -224,8 +227,11 @@ def probe_callback(url: str, verify_token: str) -> str | None:
     return None
 
 
-def subscribe(graph: BusinessGraph, *, waba_id: str, callback_url: str, verify_token: str) -> StepResult:
-    """Point the account's webhooks at `callback_url`; taken back when this run subscribed and Meta refused."""
+def subscribe(graph: BusinessGraph, *, waba_id: str, callback_url: str, verify_token: str,
+              fresh_token: bool = False) -> StepResult:
+    """Point the account's webhooks at `callback_url`; taken back when this run subscribed and Meta refused.
+
+    `fresh_token`: the verify token was made just now, so a listener already running cannot know it."""
     about = f"Business Account with id {waba_id}"
     before = graph.call("GET", f"{waba_id}/subscribed_apps", about=about)
     was_subscribed = bool(before.get("data"))
@@ -237,7 +243,9 @@ def subscribe(graph: BusinessGraph, *, waba_id: str, callback_url: str, verify_t
             _unsubscribe(graph, waba_id)
         if exc.reason != "callback":
             raise
-        why = probe_callback(callback_url, verify_token) or f"Meta cannot reach it ({exc.args[0].split(': ', 1)[-1]})"
+        metas_words = str(exc).split(": ", 1)[-1]
+        why = probe_callback(callback_url, verify_token, fresh_token=fresh_token) or \
+            f"it answers here, but Meta cannot reach it ({metas_words})"
         raise ConnectError(f"Meta could not verify the callback {callback_url}: {why}", reason="callback") from exc
     return StepResult("subscribe", f"Meta verified {callback_url} and sends WABA {waba_id}'s webhooks there")
 
@@ -253,33 +261,40 @@ def _unsubscribe(graph: BusinessGraph, waba_id: str) -> None:
 def save_workspace(db: Database, number: BusinessNumber, *, graph_version: str) -> WorkspaceRef:
     """Create or update the number's workspace; a name the owner chose is kept, the automatic one replaced."""
     wanted = number.verified_name or number.display_phone_number or number.phone_number_id
-    try:
-        with db.session() as s:
-            ws = s.execute(select(Workspace).where(Workspace.phone_number_id == number.phone_number_id)
-                           ).scalar_one_or_none()
-            created = ws is None
-            if ws is None:
-                ws = Workspace(name=wanted, phone_number_id=number.phone_number_id, settings={})
-                s.add(ws)
-            elif not ws.name or ws.name.startswith(AUTO_NAME_PREFIX):
-                ws.name = wanted
-            ws.waba_id = number.waba_id
-            ws.graph_api_version = graph_version
-            s.flush()
-            return WorkspaceRef(ws.id, ws.name, created)
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"could not save the workspace for {number.label}: {exc}") from exc
+    for attempt in (1, 2):
+        try:
+            with db.session() as s:
+                ws = s.execute(select(Workspace).where(Workspace.phone_number_id == number.phone_number_id)
+                               ).scalar_one_or_none()
+                created = ws is None
+                if ws is None:
+                    ws = Workspace(name=wanted, phone_number_id=number.phone_number_id, settings={})
+                    s.add(ws)
+                elif not ws.name or ws.name.startswith(AUTO_NAME_PREFIX):
+                    ws.name = wanted
+                ws.waba_id = number.waba_id
+                ws.graph_api_version = graph_version
+                s.flush()
+                return WorkspaceRef(ws.id, ws.name, created)
+        except IntegrityError as exc:
+            # Meta's first webhook can reach ingest between our look and our insert: update the row it made.
+            if attempt == 2:
+                raise DatabaseError(f"could not save the workspace for {number.label}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"could not save the workspace for {number.label}: {exc}") from exc
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
-def verify_token_for(cfg: Config) -> str:
-    """The configured verify token, or a new one saved as a secret (the listener reads it when it starts)."""
+def verify_token_for(cfg: Config) -> tuple[str, bool]:
+    """The configured verify token, or a new one saved as a secret (the listener reads it when it starts);
+    True when it is new."""
     if cfg.verify_token:
-        return cfg.verify_token
+        return cfg.verify_token, False
     token = _random.token_urlsafe(24)
     where = secrets.set_secret("verify_token", token, data_dir=cfg.data_dir)
     log.warning("no verify token was set: made one and saved it (%s); a listener started before needs a restart",
                 where)
-    return token
+    return token, True
 
 
 def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_url: str,
@@ -309,7 +324,9 @@ def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_
         migrate(cfg)  # before subscribing: a database that cannot open must refuse while nothing has changed
         db = Database(cfg.sqlalchemy_url)
     try:
-        passed(subscribe(graph, waba_id=waba_id, callback_url=callback_url, verify_token=verify_token_for(cfg)))
+        verify_token, fresh = verify_token_for(cfg)
+        passed(subscribe(graph, waba_id=waba_id, callback_url=callback_url, verify_token=verify_token,
+                         fresh_token=fresh))
         ws = save_workspace(db, number, graph_version=cfg.graph_version)
         passed(StepResult("workspace", f"workspace '{ws.name}' {'created' if ws.created else 'updated'}"))
     finally:

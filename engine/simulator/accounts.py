@@ -147,6 +147,9 @@ class BusinessAccounts:
     def __init__(self, *, app_secret: str | None = None, first_webhook: bool = True) -> None:
         self.app_secret = app_secret
         self.first_webhook = first_webhook
+        # Meta's docs want the app subscribed before an override is set; when this is True a failed override
+        # still leaves that plain subscription, as a two-step Meta would, and the client must take it back.
+        self.subscribe_before_verifying = False
         self._lock = threading.Lock()
         self._numbers: dict[str, SimulatedNumber] = {}
         self._wabas: dict[str, list[str]] = {}
@@ -231,6 +234,8 @@ class BusinessAccounts:
         check = verify_callback(waba_id, uri, token)
         with self._lock:
             self.verifications.append(check)
+            if self.subscribe_before_verifying:
+                self.subscriptions.setdefault(waba_id, Subscription(waba_id, None, None))
         if not check.ok:
             return 400, meta_error(f"(#2200) Callback verification failed with the following errors: "
                                    f"{_failure_detail(check)}", "OAuthException", 2200)

@@ -89,3 +89,11 @@ def test_only_https_callbacks_are_taken_off_loopback(sim):
     resp = call(sim, "POST", f"{WABA}/subscribed_apps",
                 json={"override_callback_uri": "http://example.com/webhook", "verify_token": "t"})
     assert (resp.status_code, graph_code(resp)) == (400, 100) and not sim.verifications
+
+
+def test_a_two_step_meta_keeps_the_plain_subscription_when_the_override_fails(sim):
+    sim.accounts.subscribe_before_verifying = True
+    resp = call(sim, "POST", f"{WABA}/subscribed_apps",
+                json={"override_callback_uri": "http://127.0.0.1:9/webhook", "verify_token": "t"})
+    assert graph_code(resp) == 2200
+    assert sim.subscriptions[WABA].override_callback_uri is None  # the client has to DELETE it
