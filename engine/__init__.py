@@ -4,8 +4,10 @@ The engine never imports Qt: it runs the same inside the desktop app and in `med
 """
 
 from engine.config import Config, load_config
+from engine.connect import Connection, StepResult, connect_number
 from engine.errors import (
     ConfigError,
+    ConnectError,
     DatabaseError,
     MediaDeskError,
     MediaError,
@@ -22,6 +24,8 @@ from engine.runtime import MediaDeskEngine
 __all__ = [
     "Config",
     "ConfigError",
+    "ConnectError",
+    "Connection",
     "DatabaseError",
     "EventBus",
     "Finding",
@@ -34,8 +38,10 @@ __all__ = [
     "MessagesStored",
     "Metrics",
     "PermanentMediaError",
+    "StepResult",
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "connect_number",
     "load_config",
 ]

@@ -8,6 +8,7 @@ import sys
 import engine
 from engine.errors import (
     ConfigError,
+    ConnectError,
     DatabaseError,
     MediaDeskError,
     MediaError,
@@ -20,6 +21,8 @@ from engine.errors import (
 PUBLIC_API = [
     "Config",
     "ConfigError",
+    "ConnectError",
+    "Connection",
     "DatabaseError",
     "EventBus",
     "Finding",
@@ -32,9 +35,11 @@ PUBLIC_API = [
     "MessagesStored",
     "Metrics",
     "PermanentMediaError",
+    "StepResult",
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "connect_number",
     "load_config",
 ]
 
@@ -49,12 +54,13 @@ def test_every_public_name_exists() -> None:
 
 
 def test_exception_tree() -> None:
-    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError):
+    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError, ConnectError):
         assert issubclass(exc, MediaDeskError)
     assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
     assert PermanentMediaError("x", reason="gone").reason == "gone"
     assert TransientMediaError("x").reason == "transient"
     assert WebhookError("too big", status=413).status == 413
+    assert ConnectError("x", reason="token").reason == "token"
 
 
 def test_engine_never_imports_qt() -> None:
