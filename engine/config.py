@@ -21,6 +21,9 @@ from engine.errors import ConfigError
 
 APP_NAME = "MediaDesk"
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (10.0, 30.0, 60.0)
+# Meta's newest Graph API version (released 29 July 2026; each one is served about two years). Calls pinned to a
+# version Meta retired start failing, so this moves forward with Meta's changelog; MEDIADESK_GRAPH_VERSION overrides.
+GRAPH_API_VERSION = "v26.0"
 
 # MEDIADESK_<NAME> -> Config field
 ENV_FIELDS: dict[str, str] = {
@@ -55,7 +58,7 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME, False)))
     database_url: str | None = None
     graph_url: str = "https://graph.facebook.com"
-    graph_version: str = "v21.0"
+    graph_version: str = GRAPH_API_VERSION
     access_token: str | None = None
     app_secret: str | None = None
     verify_token: str | None = None

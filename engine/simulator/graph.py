@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from types import TracebackType
 
+from engine.config import GRAPH_API_VERSION
 from engine.simulator.accounts import BusinessAccounts, Delivery, SimulatedNumber, Subscription, Verification
 from engine.simulator.faults import Fault
 from engine.simulator.handler import SimulatorServer, handler_for
@@ -25,7 +26,7 @@ from engine.simulator.state import DEFAULT_URL_TTL, MediaStore, SimulatedMedia
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCESS_TOKEN = "SIMULATOR-ACCESS-TOKEN"
-DEFAULT_GRAPH_VERSION = "v21.0"
+DEFAULT_GRAPH_VERSION = GRAPH_API_VERSION  # what the engine asks for by default, so tests use it too
 
 class CloudSimulator:
     """Meta's media endpoints on 127.0.0.1, with faults and call counters per media id.
