@@ -4,7 +4,7 @@ The engine never imports Qt: it runs the same inside the desktop app and in `med
 """
 
 from engine.config import Config, load_config
-from engine.connect import Connection, StepResult, connect_number
+from engine.connect import ConnectedNumber, StepResult, connect_number
 from engine.errors import (
     ConfigError,
     ConnectError,
@@ -25,7 +25,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectError",
-    "Connection",
+    "ConnectedNumber",
     "DatabaseError",
     "EventBus",
     "Finding",

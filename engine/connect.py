@@ -80,7 +80,7 @@ class WorkspaceRef:
 
 
 @dataclass(frozen=True)
-class Connection:
+class ConnectedNumber:
     """What a successful connect did."""
 
     number: BusinessNumber
@@ -164,8 +164,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_callback_url(url: str, *, app_secret: str | None) -> StepResult:
-    """An address Meta can be given; a public one only with an app secret, so forged bodies are refused."""
+def check_callback_url(url: str, *, app_secret: str | None, graph_url: str | None = None) -> StepResult:
+    """An address Meta can be given; a public one only with an app secret, so forged bodies are refused.
+
+    `graph_url`: with Meta's own Graph, an address on this computer is refused at once, as Meta cannot reach it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError(f"the callback URL {url!r} is not an http(s) address", reason="callback")
@@ -173,6 +175,10 @@ def check_callback_url(url: str, *, app_secret: str | None) -> StepResult:
         raise ConnectError(f"the callback URL is {len(url)} characters long; Meta takes at most "
                            f"{MAX_CALLBACK_CHARS}", reason="callback")
     if is_loopback(parts.hostname):
+        graph_host = (urlsplit(graph_url).hostname or "") if graph_url else ""
+        if graph_host == "facebook.com" or graph_host.endswith(".facebook.com"):
+            raise ConnectError(f"Meta cannot reach {url}, an address on this computer; give a public https address "
+                               "(a tunnel or the owner's own) that leads to the listener", reason="callback")
         return StepResult("callback", f"{url} is on this computer (only a local stand-in of Meta can call it)")
     if parts.scheme != "https":
         raise ConnectError(f"Meta only calls https addresses, and the callback URL {url} is http", reason="callback")
@@ -299,7 +305,7 @@ def verify_token_for(cfg: Config) -> tuple[str, bool]:
 
 def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_url: str,
                    db: Database | None = None, session: requests.Session | None = None,
-                   on_step: Callable[[StepResult], None] | None = None) -> Connection:
+                   on_step: Callable[[StepResult], None] | None = None) -> ConnectedNumber:
     """Every step in order; `on_step` hears each one that went through. Without `db`, the data dir's database."""
     waba_id, phone_number_id, callback_url = waba_id.strip(), phone_number_id.strip(), callback_url.strip()
     done: list[StepResult] = []
@@ -309,27 +315,35 @@ def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_
         if on_step is not None:
             on_step(step)
 
-    passed(check_callback_url(callback_url, app_secret=cfg.app_secret))
-    if not cfg.access_token:
-        raise ConnectError("no access token is set: put a system user token in Settings or MEDIADESK_ACCESS_TOKEN",
-                           reason="token")
-    graph = BusinessGraph(graph_url=cfg.graph_url, version=cfg.graph_version, token=cfg.access_token,
-                          session=session)
-    number = check_number(graph, waba_id=waba_id, phone_number_id=phone_number_id)
-    passed(StepResult("number", f"{number.label} is in WABA {waba_id} (quality {number.quality_rating or 'unknown'})"))
+    step = "callback"
     own_db = db is None
-    if db is None:
-        from engine.db.migrate import migrate
-
-        migrate(cfg)  # before subscribing: a database that cannot open must refuse while nothing has changed
-        db = Database(cfg.sqlalchemy_url)
     try:
+        passed(check_callback_url(callback_url, app_secret=cfg.app_secret, graph_url=cfg.graph_url))
+        step = "number"
+        if not cfg.access_token:
+            raise ConnectError("no access token is set: put a system user token in Settings or "
+                               "MEDIADESK_ACCESS_TOKEN", reason="token")
+        graph = BusinessGraph(graph_url=cfg.graph_url, version=cfg.graph_version, token=cfg.access_token,
+                              session=session)
+        number = check_number(graph, waba_id=waba_id, phone_number_id=phone_number_id)
+        passed(StepResult("number", f"{number.label} is in WABA {waba_id} "
+                                    f"(quality {number.quality_rating or 'unknown'})"))
+        step = "subscribe"
+        if db is None:
+            from engine.db.migrate import migrate
+
+            migrate(cfg)  # before subscribing: a database that cannot open must refuse while nothing has changed
+            db = Database(cfg.sqlalchemy_url)
         verify_token, fresh = verify_token_for(cfg)
         passed(subscribe(graph, waba_id=waba_id, callback_url=callback_url, verify_token=verify_token,
                          fresh_token=fresh))
+        step = "workspace"
         ws = save_workspace(db, number, graph_version=cfg.graph_version)
         passed(StepResult("workspace", f"workspace '{ws.name}' {'created' if ws.created else 'updated'}"))
+    except ConnectError as exc:
+        exc.step = exc.step or step
+        raise
     finally:
-        if own_db:
+        if own_db and db is not None:
             db.dispose()
-    return Connection(number=number, callback_url=callback_url, workspace=ws, steps=tuple(done))
+    return ConnectedNumber(number=number, callback_url=callback_url, workspace=ws, steps=tuple(done))

@@ -98,6 +98,7 @@ def test_a_refused_connect_says_why_in_one_sentence_and_changes_nothing(sim, sim
         connect_number(sim_config.with_changes(**change), waba_id=waba, phone_number_id=number,
                        callback_url=callback(listener))
     assert caught.value.reason == reason and words in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.step == ("subscribe" if reason == "callback" else "number")
     assert sim.subscriptions == {} and workspaces(sim_config) == []
 
 
@@ -139,6 +140,13 @@ def test_a_public_address_needs_https_and_an_app_secret(sim, sim_config, url, se
         connect_number(sim_config.with_changes(app_secret=secret), waba_id=WABA, phone_number_id=NUMBER,
                        callback_url=url)
     assert sim.verifications == [] and sim.subscriptions == {}  # refused before Meta was asked anything
+
+
+def test_with_metas_own_graph_an_address_on_this_computer_is_refused_at_once(sim_config):
+    cfg = sim_config.with_changes(graph_url="https://graph.facebook.com")  # never called: refused before
+    with pytest.raises(ConnectError, match="Meta cannot reach http://127.0.0.1:8787/webhook") as caught:
+        connect_number(cfg, waba_id=WABA, phone_number_id=NUMBER, callback_url="http://127.0.0.1:8787/webhook")
+    assert (caught.value.reason, caught.value.step) == ("callback", "callback")
 
 
 def test_loopback_addresses_need_no_secret():

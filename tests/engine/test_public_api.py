@@ -22,7 +22,7 @@ PUBLIC_API = [
     "Config",
     "ConfigError",
     "ConnectError",
-    "Connection",
+    "ConnectedNumber",
     "DatabaseError",
     "EventBus",
     "Finding",
