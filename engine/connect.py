@@ -105,9 +105,10 @@ class BusinessGraph:
         self.session = session or requests.Session()
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def call(self, method: str, path: str, *, about: str, params: dict[str, Any] | None = None,
-             json: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One Graph call; `about` names the object in the user's words for the error sentence."""
+    def call(self, method: str, path: str, *, about: str, unknown: str = "number",
+             params: dict[str, Any] | None = None, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One Graph call; `about` names the object in the user's words for the error sentence, `unknown` is the
+        reason when Graph does not know it (number, account)."""
         url = path if path.startswith(("http://", "https://")) else f"{self.base}/{path}"
         try:
             resp = self.session.request(method, url, params=params, json=json, headers=self.headers,
@@ -119,7 +120,7 @@ class BusinessGraph:
             raise ConnectError(f"could not reach WhatsApp at {self.graph_url} ({type(exc).__name__}); "
                                "check the internet connection", reason="network") from exc
         if resp.status_code != 200:
-            raise refusal(read_error(resp), about=about)
+            raise refusal(read_error(resp), about=about, unknown=unknown)
         try:
             body = resp.json()
         except ValueError as exc:
@@ -130,7 +131,7 @@ class BusinessGraph:
         return body
 
 
-def refusal(err: GraphError, *, about: str) -> ConnectError:
+def refusal(err: GraphError, *, about: str, unknown: str = "number") -> ConnectError:
     """Graph's error, as the one sentence a business owner can act on."""
     if err.code in (102, 190) or (err.status == 401 and err.code not in AUTH_CODES):
         return ConnectError(f"WhatsApp refused the access token ({err.message}): it is wrong, expired or revoked; "
@@ -146,7 +147,7 @@ def refusal(err: GraphError, *, about: str) -> ConnectError:
     if err.code == _UNKNOWN_OBJECT:
         # Graph's own words here run to three lines and say the same: unknown, or hidden from this token
         return ConnectError(f"WhatsApp knows no {about} that this token can see (code {err.code}); check the id "
-                            "in WhatsApp Manager", reason="account" if "Account" in about else "number")
+                            "in WhatsApp Manager", reason=unknown)
     if err.status >= 500 or err.is_transient:
         return ConnectError(f"WhatsApp is having trouble (HTTP {err.status}: {err}); try again in a few minutes",
                             reason="graph")
@@ -203,7 +204,7 @@ def check_number(graph: BusinessGraph, *, waba_id: str, phone_number_id: str) ->
         if page is None:
             break
         answer = graph.call("GET", page, params={"fields": "id,display_phone_number"} if "?" not in page else None,
-                            about=f"Business Account with id {waba_id}")
+                            about=f"Business Account with id {waba_id}", unknown="account")
         ids += [str(n.get("id")) for n in answer.get("data") or [] if isinstance(n, dict)]
         page = (answer.get("paging") or {}).get("next")
     if number.phone_number_id not in ids:
@@ -239,10 +240,10 @@ def subscribe(graph: BusinessGraph, *, waba_id: str, callback_url: str, verify_t
 
     `fresh_token`: the verify token was made just now, so a listener already running cannot know it."""
     about = f"Business Account with id {waba_id}"
-    before = graph.call("GET", f"{waba_id}/subscribed_apps", about=about)
+    before = graph.call("GET", f"{waba_id}/subscribed_apps", about=about, unknown="account")
     was_subscribed = bool(before.get("data"))
     try:
-        graph.call("POST", f"{waba_id}/subscribed_apps", about=about,
+        graph.call("POST", f"{waba_id}/subscribed_apps", about=about, unknown="account",
                    json={"override_callback_uri": callback_url, "verify_token": verify_token})
     except ConnectError as exc:
         if not was_subscribed:
@@ -259,7 +260,8 @@ def subscribe(graph: BusinessGraph, *, waba_id: str, callback_url: str, verify_t
 def _unsubscribe(graph: BusinessGraph, waba_id: str) -> None:
     """Meta may have subscribed the app before the override failed: leave no subscription behind."""
     try:
-        graph.call("DELETE", f"{waba_id}/subscribed_apps", about=f"Business Account with id {waba_id}")
+        graph.call("DELETE", f"{waba_id}/subscribed_apps", about=f"Business Account with id {waba_id}",
+                   unknown="account")
     except ConnectError as exc:
         log.warning("could not take back the subscription of WABA %s: %s", waba_id, exc)
 
@@ -316,7 +318,8 @@ def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_
             on_step(step)
 
     step = "callback"
-    own_db = db is None
+    own_db, own_session = db is None, session is None
+    session = session or requests.Session()
     try:
         passed(check_callback_url(callback_url, app_secret=cfg.app_secret, graph_url=cfg.graph_url))
         step = "number"
@@ -346,4 +349,6 @@ def connect_number(cfg: Config, *, waba_id: str, phone_number_id: str, callback_
     finally:
         if own_db and db is not None:
             db.dispose()
+        if own_session:
+            session.close()
     return ConnectedNumber(number=number, callback_url=callback_url, workspace=ws, steps=tuple(done))
