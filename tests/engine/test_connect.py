@@ -200,3 +200,11 @@ def test_the_verify_token_made_by_the_command_is_read_back_by_the_next_process(s
                     "--callback-url", "http://127.0.0.1:9/webhook"], capture_output=True, timeout=60, env=env)
     assert (cfg.data_dir / "secrets.json").is_file()
     assert secrets.get_secret("verify_token", data_dir=cfg.data_dir) == sim.verifications[-1].verify_token
+
+
+def test_graph_out_of_reach_is_a_network_sentence(sim_config):
+    cfg = sim_config.with_changes(graph_url="http://127.0.0.1:9")  # the discard port: nothing answers
+    with pytest.raises(ConnectError, match="could not reach WhatsApp at http://127.0.0.1:9") as caught:
+        connect_number(cfg, waba_id=WABA, phone_number_id=NUMBER, callback_url="http://127.0.0.1:8787/webhook")
+    assert (caught.value.reason, caught.value.step) == ("network", "number")
+    assert not cfg.db_path.exists()  # refused before the database was even opened
