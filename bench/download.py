@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from bench.common import TOKEN, Figure, SimServer, engine_config, median, tmpdir
+from engine.config import GRAPH_API_VERSION
 
 SIZE = 20 * 1024 * 1024
 RATIO_TARGET = 0.8
@@ -54,7 +55,7 @@ def bare_download(sim_url: str, mid: str, out: Path) -> None:
     s = getattr(_local, "s", None) or requests.Session()
     _local.s = s
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    info = s.get(f"{sim_url}/v21.0/{mid}", headers=auth, timeout=30).json()
+    info = s.get(f"{sim_url}/{GRAPH_API_VERSION}/{mid}", headers=auth, timeout=30).json()
     h = hashlib.sha256()
     with s.get(info["url"], headers=auth, stream=True, timeout=30) as r, open(out, "wb") as f:
         r.raise_for_status()

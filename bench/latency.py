@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from bench.common import TOKEN, Figure, Receiver, SimServer, engine_config, percentile, tmpdir
+from engine.config import GRAPH_API_VERSION
 
 P50_TARGET_MS, P95_TARGET_MS = 250.0, 1000.0
 
@@ -54,7 +55,7 @@ def _reference(sess: requests.Session, recv: str, sim: str, body: bytes, sig: st
     sess.post(recv + "/webhook", data=body, headers={"X-Hub-Signature-256": sig,
                                                        "Content-Type": "application/json"}).raise_for_status()
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    info = sess.get(f"{sim}/v21.0/{mid}", headers=auth).json()
+    info = sess.get(f"{sim}/{GRAPH_API_VERSION}/{mid}", headers=auth).json()
     h = hashlib.sha256()
     with sess.get(info["url"], headers=auth, stream=True) as r, open(out, "wb") as f:
         for chunk in r.iter_content(256 * 1024):

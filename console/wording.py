@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
+
+import phonenumbers
 
 from engine import FailureReason
 
@@ -94,13 +97,18 @@ def initials(name: str | None, wa_id: str) -> str:
     return "#" + wa_id[-2:]
 
 
+@lru_cache(maxsize=8192)  # the chat list asks again on every repaint; parsing costs tens of microseconds
 def phone(wa_id: str) -> str:
-    """`33612345678` -> `+33 612 345 678`: readable, not a full E.164 formatter."""
+    """`212612345678` -> `+212 6 12 34 56 78`: international format, the region read from the number itself."""
     digits = "".join(c for c in wa_id if c.isdigit())
     if not digits:
         return wa_id
-    rest = digits[2:]
-    groups = [rest[i:i + 3] for i in range(0, len(rest), 3)]
-    return "+" + digits[:2] + (" " + " ".join(groups) if groups else "")
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return "+" + digits
+    if not phonenumbers.is_possible_number(number):
+        return "+" + digits  # grouping a number that cannot exist would only make it look right
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 

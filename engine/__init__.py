@@ -6,10 +6,12 @@ The engine never imports Qt: it runs the same inside the desktop app and in `med
 from engine.alerts import AlertDelivery
 from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
+from engine.connect import ConnectedNumber, StepResult, connect_number
 from engine.db.models import MediaStatus
 from engine.errors import (
     AlertError,
     ConfigError,
+    ConnectError,
     DatabaseError,
     MediaDeskError,
     MediaError,
@@ -30,6 +32,8 @@ __all__ = [
     "BackupInfo",
     "Config",
     "ConfigError",
+    "ConnectError",
+    "ConnectedNumber",
     "DatabaseError",
     "EventBus",
     "FailureReason",
@@ -44,8 +48,10 @@ __all__ = [
     "MessagesStored",
     "Metrics",
     "PermanentMediaError",
+    "StepResult",
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "connect_number",
     "load_config",
 ]

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay": "feed saved webhook bodies through ingest",
         "stats": "print media metrics",
         "alert-test": "send a test alert to the webhook and email set up",
+        "connect": "connect a WhatsApp number: check it, subscribe the listener's address, name its workspace",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     subs["stats"].add_argument("--window", choices=["today"],
                                help="first the plan's two monitoring reports over this window")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
+    for flag, what in (("--waba-id", "the WhatsApp Business Account id"), ("--phone-number-id", "the number's id"),
+                       ("--callback-url", "the listener's address Meta will call, e.g. https://…/webhook")):
+        subs["connect"].add_argument(flag, required=True, help=what)
     return parser
 
 
@@ -221,6 +225,17 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_connect(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.connect import connect_number
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
+    done = connect_number(cfg, waba_id=args.waba_id, phone_number_id=args.phone_number_id,
+                          callback_url=args.callback_url)
+    print(done.describe())
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace, cfg: Config) -> int:
     try:
         from console.app import run_console
@@ -242,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_maintenance(args, cfg)
         if command in ("replay", "retry", "flush", "stats", "health", "alert-test"):
             return cmd_engine(args, cfg)
+        if command == "connect":
+            return cmd_connect(args, cfg)
         return cmd_gui(args, cfg)
     except MediaDeskError as exc:
         print(f"mediadesk: {exc}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Precedence is CLI > environment (`MEDIADESK_*`) > TOML file (`--config`) > defaults. Secrets (access
 token, app secret, verify token) are never written to the TOML file or the database: they live in the
-OS keyring (see `engine.secrets`), and the environment overrides the keyring for headless use.
+OS keyring, or without one in a file only the user can read (see `engine.secrets`), and the environment
+overrides both for headless use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from engine.errors import ConfigError
 
 APP_NAME = "MediaDesk"
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (10.0, 30.0, 60.0)
+# Meta's newest Graph API version (released 29 July 2026; each one is served about two years). Calls pinned to a
+# version Meta retired start failing, so this moves forward with Meta's changelog; MEDIADESK_GRAPH_VERSION overrides.
+GRAPH_API_VERSION = "v26.0"
 
 # MEDIADESK_<NAME> -> Config field
 ENV_FIELDS: dict[str, str] = {
@@ -65,7 +69,7 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME, False)))
     database_url: str | None = None
     graph_url: str = "https://graph.facebook.com"
-    graph_version: str = "v21.0"
+    graph_version: str = GRAPH_API_VERSION
     access_token: str | None = None
     app_secret: str | None = None
     verify_token: str | None = None
@@ -244,6 +248,7 @@ def load_config(
     if use_keyring:
         from engine import secrets
 
-        missing = {name: secrets.get_secret(name) for name in SECRET_FIELDS if getattr(cfg, name) is None}
+        missing = {name: secrets.get_secret(name, data_dir=cfg.data_dir) for name in SECRET_FIELDS
+                   if getattr(cfg, name) is None}
         cfg = replace(cfg, **{k: v for k, v in missing.items() if v is not None})
     return cfg

@@ -6,6 +6,8 @@
     ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
     ├── StorageError               local disk or S3 refused a file
     ├── AlertError                 an alert could not reach the webhook or the mail server
+    ├── ConnectError               connecting a WhatsApp number refused (`reason`: token, permission, number,
+    │                              account, callback, secret, network, graph; `step`: which step refused)
     └── MediaError                 one download attempt failed
         ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
         └── TransientMediaError    worth another attempt (5xx, timeout, expired link, truncated, hash)
@@ -41,6 +43,17 @@ class StorageError(MediaDeskError):
 
 class AlertError(MediaDeskError):
     pass
+
+
+class ConnectError(MediaDeskError):
+    """Connecting a number was refused, and nothing was changed. `reason` names what is wrong: token,
+    permission, number, account, callback, secret (no app secret for a public address), network, graph;
+    `step` the step that refused (callback, number, subscribe, workspace), for a wizard's checklist."""
+
+    def __init__(self, message: str, *, reason: str, step: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.step = step
 
 
 class MediaError(MediaDeskError):

@@ -1,4 +1,5 @@
-"""The project's own WhatsApp Cloud API simulator: Graph media endpoints, faults, signed webhooks.
+"""The project's own WhatsApp Cloud API simulator: Graph media endpoints, faults, signed webhooks, and
+the business side a connect wizard talks to (numbers, accounts, subscriptions with the verify handshake).
 
 Tests, benchmarks and `mediadesk demo` run the real engine against it on loopback:
 
@@ -10,16 +11,11 @@ Tests, benchmarks and `mediadesk demo` run the real engine against it on loopbac
 Nothing here imports Qt: the engine stays headless.
 """
 
+from engine.simulator.accounts import SimulatedNumber, Subscription, Verification
 from engine.simulator.demo import DemoScenario, demo_events
 from engine.simulator.faults import OVERSIZE_BYTES, PRESETS, Fault
-from engine.simulator.graph import (
-    DEFAULT_ACCESS_TOKEN,
-    DEFAULT_GRAPH_VERSION,
-    DEFAULT_URL_TTL,
-    CloudSimulator,
-    SimulatedMedia,
-    graph_error,
-)
+from engine.simulator.graph import DEFAULT_ACCESS_TOKEN, DEFAULT_GRAPH_VERSION, CloudSimulator
+from engine.simulator.handler import graph_error
 from engine.simulator.payloads import (
     MessageFields,
     echo_message,
@@ -36,6 +32,7 @@ from engine.simulator.payloads import (
 )
 from engine.simulator.samples import sample_bytes, samples_dir
 from engine.simulator.sender import WebhookSender, sign
+from engine.simulator.state import DEFAULT_URL_TTL, SimulatedMedia
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
@@ -48,6 +45,9 @@ __all__ = [
     "Fault",
     "MessageFields",
     "SimulatedMedia",
+    "SimulatedNumber",
+    "Subscription",
+    "Verification",
     "WebhookSender",
     "demo_events",
     "echo_message",

@@ -168,3 +168,10 @@ def test_config_is_frozen_and_with_changes_validates(tmp_path: Path) -> None:
         cfg.with_changes(workers=0)
     assert isinstance(cfg, Config)
     assert cfg.webhook_url == "http://127.0.0.1:8787/webhook"
+
+
+def test_the_graph_api_version_is_metas_newest_by_default_and_still_configurable() -> None:
+    from engine.simulator import DEFAULT_GRAPH_VERSION
+
+    assert load_config({}, environ={}, use_keyring=False).graph_version == "v26.0" == DEFAULT_GRAPH_VERSION
+    assert load_config({}, environ={"MEDIADESK_GRAPH_VERSION": "v25.0"}, use_keyring=False).graph_version == "v25.0"

@@ -9,6 +9,7 @@ import engine
 from engine.errors import (
     AlertError,
     ConfigError,
+    ConnectError,
     DatabaseError,
     MediaDeskError,
     MediaError,
@@ -24,6 +25,8 @@ PUBLIC_API = [
     "BackupInfo",
     "Config",
     "ConfigError",
+    "ConnectError",
+    "ConnectedNumber",
     "DatabaseError",
     "EventBus",
     "FailureReason",
@@ -38,9 +41,11 @@ PUBLIC_API = [
     "MessagesStored",
     "Metrics",
     "PermanentMediaError",
+    "StepResult",
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "connect_number",
     "load_config",
 ]
 
@@ -55,12 +60,13 @@ def test_every_public_name_exists() -> None:
 
 
 def test_exception_tree() -> None:
-    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError, AlertError):
+    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError, AlertError, ConnectError):
         assert issubclass(exc, MediaDeskError)
     assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
     assert PermanentMediaError("x", reason="gone").reason == "gone"
     assert TransientMediaError("x").reason == "transient"
     assert WebhookError("too big", status=413).status == 413
+    assert ConnectError("x", reason="token").reason == "token"
 
 
 def test_engine_never_imports_qt() -> None:

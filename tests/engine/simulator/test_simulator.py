@@ -43,7 +43,7 @@ from engine.simulator import (
 from engine.simulator import samples as samples_module
 from engine.simulator.ooxml import DOCX, PPTX, XLSX
 
-VERSION = "v21.0"
+VERSION = simulator.DEFAULT_GRAPH_VERSION
 
 
 @pytest.fixture
