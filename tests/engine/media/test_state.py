@@ -291,11 +291,21 @@ def test_media_errors_default_reasons_are_failure_reasons() -> None:
         assert FailureReason.of(cls.reason) is not None, cls
 
 
+def _media_error_calls(tree: ast.AST):
+    """Calls that build a media error (`TransientMediaError(...)`, `errors.PermanentMediaError(...)`): other
+    errors (a refused connect, say) have reasons of their own that are not a media's failure reason."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name.endswith("MediaError"):
+                yield node
+
+
 def test_every_reason_the_engine_raises_is_a_member() -> None:
     raised = set()
     for path in (REPO / "engine").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.keyword) and node.arg == "reason" and isinstance(node.value, ast.Constant) \
-                    and node.value.value is not None:
-                raised.add((str(path.relative_to(REPO)), node.value.value))
+        for call in _media_error_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            for kw in call.keywords:
+                if kw.arg == "reason" and isinstance(kw.value, ast.Constant) and kw.value.value is not None:
+                    raised.add((str(path.relative_to(REPO)), kw.value.value))
     assert raised == set(), "reasons are FailureReason members, not bare strings"
