@@ -3,7 +3,6 @@
     MediaDeskError                 anything the engine raises on purpose
     ├── ConfigError                a setting that cannot work (bad port, unknown storage, bad TOML)
     ├── DatabaseError              the database cannot be opened, migrated, backed up or restored
-    ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
     ├── StorageError               local disk or S3 refused a file
     └── MediaError                 one download attempt failed
         ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
@@ -26,12 +25,6 @@ class ConfigError(MediaDeskError):
 
 class DatabaseError(MediaDeskError):
     pass
-
-
-class WebhookError(MediaDeskError):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class StorageError(MediaDeskError):

@@ -23,6 +23,7 @@ from engine.errors import ConfigError, DatabaseError, MediaDeskError, StorageErr
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
 from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
+from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
 from engine.metrics import Metrics, collect_metrics
@@ -338,6 +339,11 @@ class MediaDeskEngine:
             "workers_paused": self.queue.paused,
             "health": last.to_dict() if last else None,
         }
+
+    @property
+    def library(self) -> Library | None:
+        """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
+        return Library(self.db) if self.db is not None else None
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)
