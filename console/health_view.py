@@ -1,7 +1,8 @@
 """The media health check's findings (SPEC section 5), with "Run check now" and a signal when it turns.
 
 The check reads the database and stats up to 5,000 stored files, so it always runs off the GUI thread.
-Reports also arrive from the engine's periodic check through the bridge: connect it to `show_report`.
+Reports also arrive from the engine's periodic check through the bridge: the window connects the bridge's
+`health_changed` to `on_health_changed`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.tasks import run_task
-from engine import Finding, HealthReport, MediaDeskError
+from engine import Finding, HealthChanged, HealthReport, MediaDeskError
 
 log = logging.getLogger(__name__)
 GOOD, BAD, MUTED = "#2e7d32", "#c62828", "#666666"
@@ -133,20 +134,19 @@ class HealthView(QWidget):
 
     def _load_last(self) -> None:
         """Show the stored report from the last run (maybe by `mediadesk serve`) until a new one comes."""
-        db = getattr(self._engine, "db", None)
-        if db is None:
+        library = self._engine.library
+        if library is None:
             return
-
-        def work() -> HealthReport | None:
-            from engine.health import last_report
-
-            return last_report(db)
-
-        run_task(work, self._on_last, self._on_error)
+        run_task(library.last_health_report, self._on_last, self._on_error)
 
     def _on_last(self, report: HealthReport | None) -> None:
         if shiboken6.isValid(self) and report is not None and self.report is None:
             self.show_report(report)
+
+    def on_health_changed(self, event: HealthChanged) -> None:
+        """A check ran elsewhere (the engine's periodic one, `mediadesk health`): show its report."""
+        if shiboken6.isValid(self):
+            self.show_report(event.report)
 
     def run_check(self) -> None:
         if self._running:
