@@ -8,6 +8,7 @@ Reports also arrive from the engine's periodic check through the bridge: the win
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import shiboken6
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.tasks import run_task
+from console.wording import local_time
 from engine import Finding, HealthChanged, HealthReport, MediaDeskError
 
 log = logging.getLogger(__name__)
@@ -186,7 +188,8 @@ class HealthView(QWidget):
         else:
             self._verdict.setText(f"✖ Needs attention: {bad} problem{'s' if bad != 1 else ''}")
         self._verdict.setStyleSheet(f"font-size: 16pt; font-weight: 600; color: {GOOD if report.ok else BAD};")
-        self._checked.setText(f"Checked {report.checked_at.replace('T', ' ')} UTC")
+        checked = local_time(datetime.fromisoformat(report.checked_at))
+        self._checked.setText(f"Checked {checked:%Y-%m-%d %H:%M:%S}")  # local time, as everywhere in the console
         self.table.resizeRowsToContents()
         self.reportShown.emit(report)
         if report.ok != self._ok:

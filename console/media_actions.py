@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
@@ -21,11 +20,12 @@ from console.image_viewer import ImageViewer
 from console.media_player import MediaPlayerDialog
 from console.tasks import run_task
 from console.thumbnails import ThumbnailCache
-from engine import MessageView
+from engine import MediaDeskEngine, MessageView
 
 
 class MediaActions(QObject):
-    def __init__(self, engine: Any, bridge: EngineBridge, messages: MessageListModel, window: QWidget) -> None:
+    def __init__(self, engine: MediaDeskEngine, bridge: EngineBridge, messages: MessageListModel,
+                 window: QWidget) -> None:
         super().__init__(window)
         self.engine = engine
         self.bridge = bridge

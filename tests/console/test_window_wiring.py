@@ -12,7 +12,7 @@ import pytest
 
 from console.health_view import HealthView
 from console.main_window import MainWindow
-from console.wording import clock
+from console.wording import clock, local_time
 from engine import HealthReport, MediaDeskEngine
 
 
@@ -44,14 +44,19 @@ def test_the_health_view_shows_a_check_run_on_an_engine_thread(qtbot: Any, windo
     assert view._verdict.text().startswith("✔ Healthy")
 
 
-def test_the_status_bar_shows_the_health_check_in_local_time(qtbot: Any, far_from_utc: None, window: MainWindow,
-                                                            engine: MediaDeskEngine) -> None:
+def test_the_status_bar_and_health_view_show_the_check_in_local_time(qtbot: Any, far_from_utc: None,
+                                                                    window: MainWindow,
+                                                                    engine: MediaDeskEngine) -> None:
     report = engine.health_check()
     window.status.refresh()
     qtbot.waitUntil(lambda: window.status.health.text().startswith("Health: OK"), timeout=5000)
     checked = datetime.fromisoformat(report.checked_at)
     assert window.status.health.text() == f"Health: OK at {clock(checked)}"
     assert clock(checked) != checked.strftime("%H:%M")  # the UTC reading would be another time
+    window.show_view("Health")
+    view = window._views["Health"]
+    qtbot.waitUntil(lambda: view.report is not None, timeout=5000)
+    assert view._checked.text() == f"Checked {local_time(checked):%Y-%m-%d %H:%M:%S}"
 
 
 def test_bridge_messages_reach_the_status_bar_and_errors_the_banner(qtbot: Any, window: MainWindow) -> None:
