@@ -18,12 +18,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console.bridge import EngineBridge
 from console.gc_guard import GuiThreadGarbageCollector
-from console.main_window import MainWindow, _optional
+from console.main_window import MainWindow
 from console.screenshot import ScreenshotTaker
+from console.settings_dialog import SettingsDialog
 from console.tasks import run_task, wait_for_tasks
-from engine import Config, MediaDeskEngine
-from engine.cli import version
-from engine.resources import resource_path
+from engine import Config, MediaDeskEngine, resource_path, setup_logging, version
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +130,12 @@ class Startup(QObject):
     def _failed(self, exc: BaseException) -> None:
         self.error = str(exc)
         log.error("the engine could not start: %s", exc)
-        self.window.show_banner(f"MediaDesk could not start its engine: {exc}")
+        self.bridge.error(f"MediaDesk could not start its engine: {exc}")
         self.window.status.listener.setText("Engine not running")
 
 
 def run_console(cfg: Config, *, demo: bool = False, screenshot: Path | None = None,
                 process_start: float | None = None, verbose: bool = False) -> int:
-    from engine.logs import setup_logging
-
     process_start = process_start if process_start is not None else time.monotonic()
     log_path = setup_logging(cfg.logs_dir, verbose=verbose, stderr=verbose)
     app = make_app()
@@ -150,15 +147,13 @@ def run_console(cfg: Config, *, demo: bool = False, screenshot: Path | None = No
         if choice == "demo":
             demo = True
         else:
-            module = _optional("console.settings_dialog")
-            if module is not None:
-                dialog = module.SettingsDialog(cfg)
-                if dialog.exec():
-                    cfg = dialog.result_config()
+            dialog = SettingsDialog(cfg)
+            if dialog.exec():
+                cfg = dialog.result_config()
 
     runner = None
     if demo:
-        from engine.demo import DemoRunner
+        from engine import DemoRunner  # loads the simulator: only demo mode pays for it
 
         runner = DemoRunner(cfg, pace=0.0 if screenshot else 1.2, history_pace=0.0 if screenshot else 0.04)
         cfg = runner.start()

@@ -2,6 +2,10 @@
 
 Engine callbacks run on listener and worker threads. Emitting a signal of a QObject that lives on the
 GUI thread from there queues the call, so every receiver runs on the GUI thread and may touch widgets.
+
+Its other half is the console talking to the user: `info`, `warning` and `error` (called on the GUI thread,
+e.g. from a task's error callback) reach the window, which shows them in the status bar, errors also in the
+banner; no part of the console writes to those widgets itself.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from PySide6.QtGui import QFont, QHideEvent, QShowEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from console.tasks import run_task
-from engine import FailureReason, Metrics
-from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET
+from engine import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
 REFRESH_MS = 3000
 STATUS_COLORS = {"pending": "#f0a030", "processing": "#1e88e5", "completed": "#43a047", "failed": "#e53935"}

@@ -1,4 +1,4 @@
-"""The chat list: a virtual model over `count_chats` / `chat_summaries` and a delegate that paints WhatsApp-like rows.
+"""The chat list: a virtual model over the engine library's chat count and pages; a delegate paints the rows.
 
 The model knows how many chats match before it holds any of them: a reload counts them off the GUI
 thread and sizes the list to that many rows at once. Rows whose page has not arrived are placeholders (the
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from console.tasks import run_task
 from console.wording import initials, list_time, phone, preview
-from engine.db.queries import ChatSummary, chat_summaries, count_chats
+from engine import ChatSummary
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def avatar_color(key: str) -> QColor:
 
 
 class ChatListModel(QAbstractListModel):
-    """Thin adapter over `count_chats` and `chat_summaries`: every matching chat is a row from the start,
+    """Thin adapter over the library's `chat_pages` and `chat_page`: every matching chat is a row from the start,
     pages of `PAGE` rows are read when a row of theirs is first asked for."""
 
     loaded = Signal()  # a reload or a page arrived (the window re-selects the open chat; tests wait on it)
@@ -137,9 +137,10 @@ class ChatListModel(QAbstractListModel):
         self._in_flight.add(page)
         generation, search = self._generation, self._search or None
 
+        library = self.engine.library
+
         def work() -> list[ChatSummary]:
-            with self.engine.db.session() as s:
-                return chat_summaries(s, search=search, limit=PAGE, offset=page * PAGE)
+            return library.chat_page(search=search, limit=PAGE, offset=page * PAGE)
 
         run_task(work, lambda rows: self._page_arrived(generation, page, rows),
                  lambda exc: self._page_failed(generation, page, exc))
@@ -189,11 +190,10 @@ class ChatListModel(QAbstractListModel):
         self._reloading = True
         generation, search = self._generation, self._search
 
+        library = self.engine.library
+
         def work() -> tuple[int, dict[int, list[ChatSummary]]]:
-            with self.engine.db.session() as s:
-                n = count_chats(s, search=search or None)
-                return n, {p: chat_summaries(s, search=search or None, limit=PAGE, offset=p * PAGE)
-                           for p in hot if p * PAGE < n}
+            return library.chat_pages(hot, page_size=PAGE, search=search or None)
 
         run_task(work, lambda result: self._reloaded(generation, *result, reset=reset), self._reload_failed)
 

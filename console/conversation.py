@@ -1,6 +1,6 @@
 """A conversation: the newest page of a chat, older pages as the user scrolls up, live media states.
 
-`MessageListModel` adapts `engine.db.queries.conversation` (one statement per page, whatever the
+`MessageListModel` adapts the engine library's `conversation` (one statement per page, whatever the
 chat's length); engine events arrive through the bridge and touch only the rows they name.
 """
 
@@ -13,12 +13,11 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
-from console.bubbles import MessageDelegate, MessageRole, ProgressRole
+from console.bubble_layout import BUSY, MessageRole, ProgressRole
+from console.bubbles import MessageDelegate
 from console.tasks import run_task
 from console.wording import reason_text
-from engine import MediaStatusChanged
-from engine.db import queries
-from engine.db.queries import MediaView, MessageView
+from engine import MediaStatus, MediaStatusChanged, MediaView, MessageView
 
 __all__ = ["MessageDelegate", "MessageListModel", "MessageRole", "ProgressRole"]
 
@@ -62,7 +61,7 @@ class MessageListModel(QAbstractListModel):
             return msg.body or msg.type
         if role == ProgressRole:
             return self._progress.get(msg.media.id) if msg.media else None
-        if role == Qt.ItemDataRole.ToolTipRole and msg.media and msg.media.status == "failed":
+        if role == Qt.ItemDataRole.ToolTipRole and msg.media and msg.media.status == MediaStatus.FAILED:
             return f"{reason_text(msg.media.reason, msg.media.error)}\n{msg.media.error or ''}".strip()
         return None
 
@@ -75,13 +74,10 @@ class MessageListModel(QAbstractListModel):
         self.beginResetModel()
         self._rows, self._by_media, self._progress = [], {}, {}
         self.endResetModel()
-        db = self.engine.db
+        library = self.engine.library
 
         def work() -> list[MessageView]:
-            with db.session() as s:
-                rows = queries.conversation(s, contact_id, limit=PAGE)
-                queries.mark_read(s, contact_id)
-            return rows
+            return library.conversation(contact_id, limit=PAGE, mark_read=True)
 
         def done(rows: list[MessageView]) -> None:
             if generation != self._generation:
@@ -114,11 +110,10 @@ class MessageListModel(QAbstractListModel):
             return
         self._busy = True
         generation, cid, first = self._generation, self.contact_id, self._rows[0]
-        db = self.engine.db
+        library = self.engine.library
 
         def work() -> list[MessageView]:
-            with db.session() as s:
-                return queries.conversation(s, cid, limit=PAGE, before=(first.created_at, first.id))
+            return library.conversation(cid, limit=PAGE, before=(first.created_at, first.id))
 
         def done(rows: list[MessageView]) -> None:
             self._busy = False
@@ -140,15 +135,11 @@ class MessageListModel(QAbstractListModel):
             return
         generation, cid = self._generation, self.contact_id
         last = self._rows[-1] if self._rows else None
-        db = self.engine.db
+        library = self.engine.library
+        after = (last.created_at, last.id) if last else None
 
         def work() -> list[MessageView]:
-            with db.session() as s:
-                after = (last.created_at, last.id) if last else None
-                rows = queries.conversation(s, cid, limit=PAGE, after=after)
-                if rows:
-                    queries.mark_read(s, cid)
-                return rows
+            return library.conversation(cid, limit=PAGE, after=after, mark_read=True)
 
         def done(rows: list[MessageView]) -> None:
             if generation != self._generation or not rows:
@@ -189,7 +180,7 @@ class MessageListModel(QAbstractListModel):
             self._progress[event.media_id] = (event.bytes_done or 0, event.bytes_total)
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [ProgressRole])
-            if self._rows[row].media and self._rows[row].media.status == "processing":
+            if self._rows[row].media and self._rows[row].media.status == MediaStatus.PROCESSING:
                 return  # progress only: the row itself is unchanged
         # Read the row's new state (path, reason...) rather than trust the event: the row is the truth.
         self._stale_media.add(event.media_id)
@@ -198,11 +189,10 @@ class MessageListModel(QAbstractListModel):
     def _refresh_media(self) -> None:
         ids, self._stale_media = sorted(self._stale_media), set()
         generation = self._generation
-        db = self.engine.db
+        library = self.engine.library
 
         def work() -> dict[int, MediaView]:
-            with db.session() as s:
-                return queries.media_many(s, ids)
+            return library.media(ids)
 
         run_task(work, lambda found: self._apply_media(generation, found), self._failed)
 
@@ -213,7 +203,7 @@ class MessageListModel(QAbstractListModel):
             row = self._by_media.get(media_id)
             if row is None:  # the chat changed or the row went away meanwhile
                 continue
-            if view.status != "processing":
+            if view.status != MediaStatus.PROCESSING:
                 self._progress.pop(media_id, None)
             self._rows[row] = dataclasses.replace(self._rows[row], media=view)
             idx = self.index(row)
@@ -226,4 +216,4 @@ class MessageListModel(QAbstractListModel):
 
     def busy_rows(self) -> list[int]:
         return [row for mid, row in self._by_media.items()
-                if self._rows[row].media and self._rows[row].media.status in ("pending", "processing")]
+                if self._rows[row].media and self._rows[row].media.status in BUSY]

@@ -1,12 +1,14 @@
 """The media health check's findings (SPEC section 5), with "Run check now" and a signal when it turns.
 
 The check reads the database and stats up to 5,000 stored files, so it always runs off the GUI thread.
-Reports also arrive from the engine's periodic check through the bridge: connect it to `show_report`.
+Reports also arrive from the engine's periodic check through the bridge: the window connects the bridge's
+`health_changed` to `on_health_changed`.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import shiboken6
@@ -24,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from console.tasks import run_task
-from engine import Finding, HealthReport, MediaDeskError
+from console.wording import local_time
+from engine import Finding, HealthChanged, HealthReport, MediaDeskError
 
 log = logging.getLogger(__name__)
 GOOD, BAD, MUTED = "#2e7d32", "#c62828", "#666666"
@@ -133,20 +136,19 @@ class HealthView(QWidget):
 
     def _load_last(self) -> None:
         """Show the stored report from the last run (maybe by `mediadesk serve`) until a new one comes."""
-        db = getattr(self._engine, "db", None)
-        if db is None:
+        library = self._engine.library
+        if library is None:
             return
-
-        def work() -> HealthReport | None:
-            from engine.health import last_report
-
-            return last_report(db)
-
-        run_task(work, self._on_last, self._on_error)
+        run_task(library.last_health_report, self._on_last, self._on_error)
 
     def _on_last(self, report: HealthReport | None) -> None:
         if shiboken6.isValid(self) and report is not None and self.report is None:
             self.show_report(report)
+
+    def on_health_changed(self, event: HealthChanged) -> None:
+        """A check ran elsewhere (the engine's periodic one, `mediadesk health`): show its report."""
+        if shiboken6.isValid(self):
+            self.show_report(event.report)
 
     def run_check(self) -> None:
         if self._running:
@@ -186,7 +188,8 @@ class HealthView(QWidget):
         else:
             self._verdict.setText(f"✖ Needs attention: {bad} problem{'s' if bad != 1 else ''}")
         self._verdict.setStyleSheet(f"font-size: 16pt; font-weight: 600; color: {GOOD if report.ok else BAD};")
-        self._checked.setText(f"Checked {report.checked_at.replace('T', ' ')} UTC")
+        checked = local_time(datetime.fromisoformat(report.checked_at))
+        self._checked.setText(f"Checked {checked:%Y-%m-%d %H:%M:%S}")  # local time, as everywhere in the console
         self.table.resizeRowsToContents()
         self.reportShown.emit(report)
         if report.ok != self._ok:

@@ -1,14 +1,13 @@
 """The main window: chats on the left, the conversation on the right, menus, views and the status bar.
 
-It wires parts together and decides what a click means; the models own the data, the delegates paint,
-`Maintenance` runs the Database and Queue menus, `EngineStatusBar` keeps the figures current.
+It wires parts together; the models own the data, the delegates paint, `MediaActions` does what a click on
+a bubble means, `Maintenance` runs the Database and Queue menus, `EngineStatusBar` keeps the figures current.
+Its look is `resources/console.qss`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +33,21 @@ from console.bubbles import MessageDelegate
 from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
 from console.conversation import MessageListModel
 from console.conversation_view import ConversationView
+from console.health_view import HealthView
+from console.logs_view import LogsView
 from console.maintenance import Maintenance
+from console.media_actions import MediaActions
+from console.settings_dialog import SettingsDialog
 from console.status_bar import EngineStatusBar
 from console.tasks import run_task
-from console.thumbnails import ThumbnailCache
+from console.tray import TrayNotifier
 from console.wording import initials, phone
-from engine import Config, MediaDeskError, MediaStatusChanged
-from engine.db.queries import ChatSummary, MessageView
+from engine import ChatSummary, Config, MediaDeskError, MediaStatus, MediaStatusChanged, resource_path, version
 
 log = logging.getLogger(__name__)
 
 VIEWS = ("Chats", "Health", "Charts", "Logs")
+MESSAGE_MS = {"info": 5_000, "warning": 15_000, "error": 30_000}  # how long the status bar shows each level
 
 
 class ConversationHeader(QFrame):
@@ -93,12 +96,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("MediaDesk")
         self.resize(1280, 800)
         self._views: dict[str, QWidget] = {}
-        self._tray: Any = None
+        self._tray: TrayNotifier | None = None
         self._last_health_ok: bool | None = None
 
         self.chats = ChatListModel(engine, self)
         self.messages = MessageListModel(engine, self)
-        self.thumbnails = ThumbnailCache(self._read_media, parent=self)
+        self.media_actions = MediaActions(engine, bridge, self.messages, self)
+        self.thumbnails = self.media_actions.thumbnails
         self.message_delegate = MessageDelegate(self.thumbnails)
 
         self.status = EngineStatusBar(engine, self)
@@ -117,17 +121,17 @@ class MainWindow(QMainWindow):
         column.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self._build_menus()
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(resource_path("console.qss").read_text(encoding="utf-8"))
 
         bridge.media_status_changed.connect(self._on_media_status)
         bridge.messages_stored.connect(self._on_messages_stored)
         bridge.health_changed.connect(self._on_health)
         bridge.message.connect(self._on_message)
-        self.message_delegate.action.connect(self.on_media_action)
+        self.message_delegate.action.connect(self.media_actions.run)
         self.maintenance.data_replaced.connect(self.reload)
         self.chats.loaded.connect(self._chats_loaded)
-        self.chats.load_failed.connect(lambda text: self.status.showMessage(text, 15_000))
-        self.messages.load_failed.connect(lambda text: self.status.showMessage(text, 15_000))
+        self.chats.load_failed.connect(bridge.warning)
+        self.messages.load_failed.connect(bridge.warning)
         self.messages.loaded.connect(self._chat_loaded)
         # Messages arrive in bursts: reload the list once per burst, not once per webhook.
         self._reload_timer = QTimer(self, singleShot=True, interval=400)
@@ -325,10 +329,10 @@ class MainWindow(QMainWindow):
 
     # -- engine events
     def _on_media_status(self, event: MediaStatusChanged) -> None:
-        if event.status == "pending":
+        if event.status == MediaStatus.PENDING:
             self.thumbnails.forget(event.media_id)
         self.messages.on_media_status(event)
-        if event.status in ("failed", "completed"):
+        if event.status in (MediaStatus.FAILED, MediaStatus.COMPLETED):
             self._reload_timer.start()  # the failed-media badges change
 
     def _on_messages_stored(self, _event: Any) -> None:
@@ -346,79 +350,21 @@ class MainWindow(QMainWindow):
         self._last_health_ok = event.ok
 
     def _on_message(self, level: str, text: str) -> None:
-        self.status.showMessage(text, 15_000)
+        """The bridge's words for the user: a passing note in the status bar; an error stays in the banner."""
+        self.status.showMessage(text, MESSAGE_MS.get(level, 15_000))
         if level == "error":
-            QMessageBox.warning(self, "MediaDesk", text)
+            self.show_banner(text)
 
     def notify(self, title: str, text: str) -> None:
         if self._tray is None:
-            module = _optional("console.tray")
-            self._tray = module.TrayNotifier(self) if module else False
-        if self._tray:
-            self._tray.notify(title, text)
-        else:
-            self.status.showMessage(f"{title}: {text}", 30_000)
+            self._tray = TrayNotifier(self)  # without a system tray it logs instead (a server, CI)
+        self._tray.notify(title, text)
 
     def _maintenance_finished(self, action: str, _result: Any) -> None:
         if action in ("Pause workers", "Resume workers"):
             paused = action == "Pause workers"
             self.pause_action.setChecked(paused)
             self.pause_action.setText("Resume workers" if paused else "Pause workers")
-
-    # -- media actions from the bubbles
-    def _read_media(self, path: str, location: str) -> bytes:
-        return self.engine.storage_for(location).read_bytes(path)
-
-    def on_media_action(self, name: str, msg: MessageView) -> None:
-        media = msg.media
-        if name == "map":
-            loc = (msg.meta or {}).get("location") or {}
-            QDesktopServices.openUrl(QUrl(f"https://www.openstreetmap.org/?mlat={loc.get('latitude')}"
-                                          f"&mlon={loc.get('longitude')}#map=17/{loc.get('latitude')}/"
-                                          f"{loc.get('longitude')}"))
-            return
-        if media is None:
-            return
-        if name == "retry":
-            self.thumbnails.forget(media.id)
-            self.messages.retry(media.id)
-            self.status.showMessage(f"Downloading {media.name or msg.type} again…", 5000)
-        elif name == "view":
-            from console.image_viewer import ImageViewer
-
-            path, location = media.path, media.location
-            ImageViewer(lambda: self._read_media(path, location), title=media.name or "Photo", parent=self).show()
-        elif name in ("play", "open", "folder"):
-            self._with_local_file(msg, name)
-
-    def _with_local_file(self, msg: MessageView, name: str) -> None:
-        """Media on S3 has no local path: fetch a copy to a temp file first (off the GUI thread)."""
-        media = msg.media
-        local = self.engine.storage_for(media.location).local_path(media.path) if media.path else None
-        if local is not None:
-            self._open_local(msg, name, Path(local))
-            return
-        path = media.path
-
-        def fetch() -> Path:
-            suffix = Path(media.name or "").suffix or ""
-            with tempfile.NamedTemporaryFile(prefix="mediadesk-", suffix=suffix, delete=False) as fh:
-                fh.write(self._read_media(path, media.location))
-                return Path(fh.name)
-
-        run_task(fetch, lambda p: self._open_local(msg, name, p),
-                 lambda exc: self.status.showMessage(f"Could not fetch the file: {exc}", 15_000))
-
-    def _open_local(self, msg: MessageView, name: str, path: Path) -> None:
-        if name == "play":
-            from console.media_player import MediaPlayerDialog
-
-            MediaPlayerDialog(path, title=msg.media.name or msg.type.capitalize(), video=msg.type == "video",
-                              parent=self).show()
-        elif name == "open":
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-        elif name == "folder":
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
     def _type_to_search(self, text: str) -> None:
         self.search.setFocus()
@@ -434,29 +380,26 @@ class MainWindow(QMainWindow):
             widget.refresh()
 
     def _create_view(self, name: str) -> QWidget:
-        widget: QWidget | None = None
+        widget: QWidget
         if name == "Health":
-            module = _optional("console.health_view")
-            widget = module.HealthView(self.engine, self) if module else None
+            health = HealthView(self.engine, self)
+            self.bridge.health_changed.connect(health.on_health_changed)
+            widget = health
         elif name == "Charts":
-            module = _optional("console.charts_view")
-            widget = module.ChartsView(self.engine.metrics, self) if module else None
+            # Here, not at the top: pyqtgraph costs ~200 ms of imports, paid when the charts are first shown.
+            from console.charts_view import ChartsView
+
+            widget = ChartsView(self.engine.metrics, self)
         elif name == "Logs":
-            module = _optional("console.logs_view")
-            widget = module.LogsView(self.log_path, self) if module else None
-        if widget is None:
-            widget = QLabel(f"The {name} view is not available in this build.", self)
-            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            widget = LogsView(self.log_path, self)
+        else:
+            raise ValueError(f"no view called {name!r}")
         self.stack.addWidget(widget)
         return widget
 
     # -- File and Help
     def open_settings(self) -> None:
-        module = _optional("console.settings_dialog")
-        if module is None:
-            QMessageBox.information(self, "Settings", "The settings dialog is not available in this build.")
-            return
-        dialog = module.SettingsDialog(self.cfg, self, engine=self.engine)
+        dialog = SettingsDialog(self.cfg, self, engine=self.engine)
         if dialog.exec():
             self.cfg = dialog.result_config()
             self.apply_settings(self.cfg)
@@ -504,37 +447,9 @@ class MainWindow(QMainWindow):
         self.status.refresh()  # workers and queue figures too
 
     def about(self) -> None:
-        from engine.cli import version
-
         QMessageBox.about(self, "About MediaDesk",
                           f"<b>MediaDesk {version()}</b><p>Every WhatsApp media file, kept.</p>"
                           f"<p>Data folder: {self.cfg.data_dir}</p>")
 
     def open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.cfg.data_dir)))
-
-
-
-def _optional(module: str) -> Any:
-    """A view written alongside this window; the window still works (with a note) if it is missing."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        log.warning("%s is not available: %s", module, exc)
-        return None
-
-
-STYLE = """
-QMainWindow { background: #ffffff; }
-#chatPanel { background: #ffffff; border-right: 1px solid #e9edef; }
-#panelTitle { font-size: 20px; font-weight: 600; color: #111b21; padding: 14px 16px 4px 16px; }
-#search { background: #f0f2f5; border: none; border-radius: 8px; padding: 7px 12px; color: #111b21; }
-#chatList { background: #ffffff; border: none; outline: 0; }
-#conversationHeader { background: #f0f2f5; border-bottom: 1px solid #e9edef; }
-#headerName { font-size: 15px; font-weight: 600; color: #111b21; }
-#headerDetail { color: #667781; }
-#emptyState { background: #f0f2f5; color: #667781; font-size: 15px; }
-#banner { background: #fff5c4; border-bottom: 1px solid #f0e2a0; }
-QSplitter::handle { background: #e9edef; }
-QStatusBar { background: #f0f2f5; color: #54656f; }
-"""

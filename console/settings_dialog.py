@@ -1,20 +1,15 @@
 """Settings (SPEC section 6): what goes where, and a clear word at each field that cannot work.
 
-Non-secret settings go to a flat TOML file, secrets to the OS keyring (never the file, never shown back),
-and the workspace's names and ids to its row in the database. Keyring, S3 and database calls can all
-block, so they run off the GUI thread.
+The form and its field checks live here; saving is the engine's: non-secret settings go to a flat TOML file
+(`save_settings`), secrets to the OS keyring (never the file, never shown back), and the workspace's names and
+ids to its row in the database (the engine's `library`). Keyring, S3 and database calls can all block, so they
+run off the GUI thread.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import re
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import shiboken6
@@ -34,171 +29,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.settings_checks import (
+    Validator,
+    digits,
+    int_between,
+    required,
+    validate_bucket,
+    validate_delays,
+    validate_endpoint,
+    validate_graph_version,
+    validate_region,
+)
 from console.tasks import run_task
-from engine import Config, ConfigError, MediaDeskError
-from engine import secrets as keyring_secrets
+from engine import (
+    Config,
+    ConfigError,
+    MediaDeskError,
+    WorkspaceInfo,
+    get_secret,
+    keyring_available,
+    make_storage,
+    save_settings,
+    set_secret,
+)
 
 log = logging.getLogger(__name__)
 ERROR_STYLE = "color: #c62828; font-size: 9pt;"
 NOTE_STYLE = "color: #666666; font-size: 9pt;"
 OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 STORED_PLACEHOLDER = "•••• stored in keyring"
-# The keys this dialog owns in the TOML file; anything else there is kept as it was.
-TOML_KEYS = ("graph_version", "host", "port", "storage", "s3_bucket", "s3_region", "s3_endpoint_url",
-             "retry_delays", "workers")
-Validator = Callable[[str], str | None]  # the message to show, or None when the value is fine
-
-
-# -- validation: each returns the message shown under its field
-def _required(what: str) -> Validator:
-    return lambda v: None if v.strip() else f"Enter the {what}."
-
-
-def _digits(what: str) -> Validator:
-    return lambda v: None if not v.strip() or v.strip().isdigit() else f"The {what} is a number (digits only)."
-
-
-def _int_between(lo: int, hi: int, what: str) -> Validator:
-    def check(v: str) -> str | None:
-        try:
-            n = int(v.strip())
-        except ValueError:
-            return f"{what} must be a whole number from {lo} to {hi}."
-        return None if lo <= n <= hi else f"{what} must be from {lo} to {hi}."
-    return check
-
-
-def validate_graph_version(v: str) -> str | None:
-    return None if re.fullmatch(r"v\d+\.\d+", v.strip()) else "Write the Graph API version like v21.0."
-
-
-def validate_delays(v: str) -> str | None:
-    parts = [p.strip() for p in v.split(",")]
-    if v.strip() and all(parts):
-        try:
-            if all(float(p) >= 0 for p in parts):
-                return None
-        except ValueError:
-            pass
-    return "Write the waits before each retry in seconds, separated by commas, e.g. 10, 30, 60."
-
-
-def validate_bucket(v: str) -> str | None:
-    """Amazon's bucket naming rules, so a typo is caught here rather than by a failed upload."""
-    b = v.strip()
-    if not b:
-        return "S3 storage needs a bucket name."
-    if not 3 <= len(b) <= 63:
-        return "A bucket name is 3 to 63 characters long."
-    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", b):
-        return "Use lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."
-    if ".." in b or ".-" in b or "-." in b:
-        return "A bucket name cannot have two dots in a row or a dot next to a hyphen."
-    try:
-        ipaddress.IPv4Address(b)
-        return "A bucket name cannot look like an IP address."
-    except ValueError:
-        pass
-    if b.startswith(("xn--", "sthree-")) or b.endswith(("-s3alias", "--ol-s3")):
-        return "Names starting with xn-- or sthree-, or ending with -s3alias or --ol-s3, are reserved by AWS."
-    return None
-
-
-def validate_endpoint(v: str) -> str | None:
-    u = v.strip()
-    return None if not u or re.fullmatch(r"https?://[^\s/]+(/\S*)?", u) else \
-        "Write the endpoint as a URL, e.g. https://s3.eu-west-1.amazonaws.com (or leave it empty for AWS)."
-
-
-def validate_region(v: str) -> str | None:
-    return None if not v.strip() or re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", v.strip()) else \
-        "Write the region like eu-west-1 (or leave it empty)."
-
-
-# -- persistence
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    escaped = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
-    return f'"{escaped}"'
-
-
-def write_settings_toml(path: Path, values: dict[str, Any]) -> None:
-    """Merge `values` into the flat TOML file at `path` (None removes a key); atomic replace."""
-    current: dict[str, Any] = {}
-    if path.exists():
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-        current = dict(raw.get("mediadesk", raw))
-    for key, value in values.items():
-        if value is None:
-            current.pop(key, None)
-        else:
-            current[key] = list(value) if isinstance(value, tuple) else value
-    lines = ["# MediaDesk settings, written by the Settings dialog. Secrets live in the OS keyring.", ""]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(current.items())]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def settings_path(cfg: Config) -> Path:
-    """Where the dialog saves: the file MediaDesk was started with, else `{data_dir}/mediadesk.toml`."""
-    return cfg.config_file or cfg.data_dir / "mediadesk.toml"
-
-
-@dataclass(frozen=True)
-class WorkspaceInfo:
-    id: int | None
-    name: str
-    phone_number_id: str
-    waba_id: str
-
-
-def load_workspace(db: Any) -> WorkspaceInfo | None:
-    from sqlalchemy import select
-
-    from engine.db.models import Workspace
-
-    with db.session() as s:
-        ws = s.execute(select(Workspace).order_by(Workspace.id).limit(1)).scalar_one_or_none()
-        if ws is None:
-            return None
-        return WorkspaceInfo(ws.id, ws.name or "", ws.phone_number_id or "", ws.waba_id or "")
-
-
-def save_workspace(db: Any, info: WorkspaceInfo, graph_version: str) -> None:
-    from sqlalchemy import select
-    from sqlalchemy.exc import IntegrityError
-
-    from engine.db.models import Workspace
-
-    try:
-        with db.session() as s:
-            ws = s.get(Workspace, info.id) if info.id is not None else \
-                s.execute(select(Workspace).order_by(Workspace.id).limit(1)).scalar_one_or_none()
-            if ws is None:
-                ws = Workspace(name=info.name, settings={})
-                s.add(ws)
-            ws.name = info.name or ws.name
-            ws.phone_number_id = info.phone_number_id or None
-            ws.waba_id = info.waba_id or None
-            ws.graph_api_version = graph_version
-    except IntegrityError:
-        raise ConfigError(f"another workspace already uses phone number id {info.phone_number_id}") from None
 
 
 def _keyring_state() -> dict[str, bool] | None:
     """Which secrets the keyring holds, or None when this machine has no keyring."""
-    if not keyring_secrets.keyring_available():
+    if not keyring_available():
         return None
-    return {name: keyring_secrets.get_secret(name) is not None for name in ("access_token", "app_secret")}
+    return {name: get_secret(name) is not None for name in ("access_token", "app_secret")}
 
 
 # -- the dialog
@@ -234,7 +100,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("MediaDesk settings")
         self._cfg = cfg
         self._engine = engine
-        self._db = getattr(engine, "db", None)
+        self._library = engine.library if engine is not None else None
         self._workspace: WorkspaceInfo | None = None
         self._keyring: dict[str, bool] | None = None
         self._result: Config | None = None
@@ -270,11 +136,11 @@ class SettingsDialog(QDialog):
         c = self._cfg
         ws_box, ws = self._form("WhatsApp workspace")
         ws.addRow("Workspace name", self._line("workspace_name", placeholder="e.g. Rossi Bakery").box)
-        ws.addRow("Phone number ID", self._line("phone_number_id", validator=_digits("phone number id"),
+        ws.addRow("Phone number ID", self._line("phone_number_id", validator=digits("phone number id"),
                                                 placeholder="from Meta's WhatsApp > API setup").box)
-        ws.addRow("WhatsApp Business account ID", self._line("waba_id", validator=_digits("WABA id")).box)
+        ws.addRow("WhatsApp Business account ID", self._line("waba_id", validator=digits("WABA id")).box)
         ws.addRow("Graph API version", self._line("graph_version", c.graph_version, validate_graph_version).box)
-        if self._db is None:
+        if self._library is None:
             for name in ("workspace_name", "phone_number_id", "waba_id"):
                 self.fields[name].editor.setEnabled(False)
                 self.fields[name].editor.setPlaceholderText("available while MediaDesk runs")
@@ -286,8 +152,8 @@ class SettingsDialog(QDialog):
         ws.addRow("", self._secrets_note)
 
         hook_box, hook = self._form("Webhook")
-        hook.addRow("Listen on host", self._line("host", c.host, _required("host name or address")).box)
-        hook.addRow("Port", self._line("port", str(c.port), _int_between(1, 65535, "The port")).box)
+        hook.addRow("Listen on host", self._line("host", c.host, required("host name or address")).box)
+        hook.addRow("Port", self._line("port", str(c.port), int_between(1, 65535, "The port")).box)
         hook.addRow("Verify token", self._line("verify_token", c.verify_token or "",
                                                placeholder="any phrase; paste the same in Meta's dashboard").box)
         self._url = QLineEdit()
@@ -329,7 +195,7 @@ class SettingsDialog(QDialog):
         dl_box, dl = self._form("Downloads")
         dl.addRow("Retry after (seconds)", self._line("retry_delays", ", ".join(f"{d:g}" for d in c.retry_delays),
                                                       validate_delays).box)
-        dl.addRow("Download workers", self._line("workers", str(c.workers), _int_between(1, 64, "Workers")).box)
+        dl.addRow("Download workers", self._line("workers", str(c.workers), int_between(1, 64, "Workers")).box)
         note = QLabel("Each failed download is tried again after these waits, then shown as failed with Retry. "
                       "Saved changes apply at once; a download in progress finishes first.")
         note.setStyleSheet(NOTE_STYLE)
@@ -360,9 +226,8 @@ class SettingsDialog(QDialog):
     # -- loading what lives outside Config
     def _load_background(self) -> None:
         run_task(_keyring_state, self._on_keyring, self._on_keyring_error)
-        if self._db is not None:
-            db = self._db
-            run_task(lambda: load_workspace(db), self._on_workspace, self._on_workspace_error)
+        if self._library is not None:
+            run_task(self._library.workspace, self._on_workspace, self._on_workspace_error)
 
     def _on_keyring(self, state: dict[str, bool] | None) -> None:
         if not shiboken6.isValid(self):
@@ -471,8 +336,6 @@ class SettingsDialog(QDialog):
         )
 
         def work() -> str:
-            from engine.storage import make_storage
-
             return make_storage(cfg).test_connection()
 
         self._testing = True
@@ -510,20 +373,18 @@ class SettingsDialog(QDialog):
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
         if self._keyring is not None and (cfg.verify_token or None) != (self._cfg.verify_token or None):
             secrets["verify_token"] = cfg.verify_token or ""
-        toml = {key: getattr(cfg, key) for key in TOML_KEYS}
-        path = settings_path(cfg)
-        db, ws = self._db, None
-        if db is not None:
+        library, ws = self._library, None
+        if library is not None:
             base = self._workspace
             ws = WorkspaceInfo(base.id if base else None, self._text("workspace_name"),
                                self._text("phone_number_id"), self._text("waba_id"))
 
         def work() -> Config:
-            write_settings_toml(path, toml)
+            save_settings(cfg)
             for name, value in secrets.items():
-                keyring_secrets.set_secret(name, value or None)
-            if db is not None and ws is not None:
-                save_workspace(db, ws, cfg.graph_version)
+                set_secret(name, value or None)
+            if library is not None and ws is not None:
+                library.save_workspace(ws, graph_version=cfg.graph_version)
             return cfg
 
         self.buttons.setEnabled(False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from console.tasks import run_task
+from console.wording import clock
 
 
 @dataclass(frozen=True)
@@ -18,22 +20,21 @@ class EngineStatus:
     workers_alive: int
     workers_paused: bool
     health_ok: bool | None
-    health_at: str | None
+    health_at: datetime | None  # naive UTC, as the engine stores times
     health_problems: int
 
 
 def read_status(engine: Any) -> EngineStatus:
     """Runs on a pool thread: each figure is a small read (Huey's SQLite queue, one settings row)."""
-    from engine.health import last_report
-
-    report = last_report(engine.db) if engine.db is not None else None
+    library = engine.library
+    report = library.last_health_report() if library is not None else None
     return EngineStatus(
         listener=engine.listener.address if engine.listener else None,
         queue_length=engine.queue_length() if engine.queue else 0,
         workers_alive=engine.workers_alive() if engine.queue else 0,
         workers_paused=engine.workers_paused if engine.queue else False,
         health_ok=report.ok if report else None,
-        health_at=report.checked_at if report else None,
+        health_at=datetime.fromisoformat(report.checked_at) if report else None,
         health_problems=sum(1 for f in report.findings if not f.ok) if report else 0,
     )
 
@@ -68,7 +69,7 @@ class EngineStatusBar(QStatusBar):
         self._timer.stop()
 
     def refresh(self) -> None:
-        if self._reading or self.engine.db is None:
+        if self._reading or self.engine.library is None:
             return
         self._reading = True
         engine = self.engine
@@ -89,7 +90,7 @@ class EngineStatusBar(QStatusBar):
             self.health.setText("Health: not checked yet")
             self.health.setStyleSheet("")
         else:
-            at = (st.health_at or "")[11:16]
+            at = clock(st.health_at)  # local time, like every other time the console shows
             words = "OK" if st.health_ok else f"{st.health_problems} problem(s)"
             self.health.setText(f"Health: {words} at {at}")
             self.health.setStyleSheet("" if st.health_ok else "color: #ea0038; font-weight: bold")

@@ -1,8 +1,16 @@
-"""MediaDesk's headless engine. The console imports only what is listed here.
+"""MediaDesk's headless engine. The console imports only what is listed here (tests/console/test_imports.py).
 
-The engine never imports Qt: it runs the same inside the desktop app and in `mediadesk serve`.
+The engine never imports Qt or the console: it runs the same inside the desktop app and in `mediadesk serve`.
+
+- running it: `MediaDeskEngine` (its `library` reads chats, conversations, media and the workspace), `Config`,
+  `load_config`, the settings file (`save_settings`, `settings_path`) and the keyring (`get_secret`, ...)
+- what it reads back: `ChatSummary`, `MessageView`, `MediaView`, `WorkspaceInfo`, `HealthReport`/`Finding`,
+  `Metrics` with its targets, `MediaStatus`
+- what it tells: `EventBus` and its events; errors: the `MediaDeskError` tree (engine/errors.py)
+- around it: `version`, `PROCESS_START`, `resource_path`, `setup_logging`, `DemoRunner`, `make_storage`
 """
 
+from engine.about import PROCESS_START, version
 from engine.alerts import AlertDelivery
 from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
@@ -18,40 +26,73 @@ from engine.errors import (
     PermanentMediaError,
     StorageError,
     TransientMediaError,
-    WebhookError,
 )
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
 from engine.health import Finding, HealthReport
+from engine.library import ChatSummary, Library, MediaView, MessageView
+from engine.logs import setup_logging
 from engine.media.reasons import FailureReason
-from engine.metrics import Metrics
+from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
+from engine.resources import resource_path
 from engine.runtime import MediaDeskEngine
+from engine.secrets import get_secret, keyring_available, set_secret
+from engine.settings_file import save_settings, settings_path
+from engine.storage import make_storage
+from engine.workspace import WorkspaceInfo
+
+
+def __getattr__(name: str) -> object:
+    # The demo's simulator costs ~40 ms of imports that `mediadesk serve` and a normal start never need.
+    if name == "DemoRunner":
+        from engine.demo import DemoRunner
+
+        return DemoRunner
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 __all__ = [
     "AlertDelivery",
     "AlertError",
     "BackupInfo",
+    "ChatSummary",
     "Config",
     "ConfigError",
     "ConnectError",
     "ConnectedNumber",
     "DatabaseError",
+    "DemoRunner",
     "EventBus",
     "FailureReason",
     "Finding",
     "HealthChanged",
     "HealthReport",
+    "Library",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
     "MediaStatus",
     "MediaStatusChanged",
+    "MediaView",
+    "MessageView",
     "MessagesStored",
     "Metrics",
+    "PROCESSING_TARGET_S",
+    "PROCESS_START",
     "PermanentMediaError",
+    "SUCCESS_TARGET",
     "StepResult",
     "StorageError",
     "TransientMediaError",
-    "WebhookError",
+    "UNAVAILABLE_TARGET",
+    "WorkspaceInfo",
     "connect_number",
+    "get_secret",
+    "keyring_available",
     "load_config",
+    "make_storage",
+    "resource_path",
+    "save_settings",
+    "set_secret",
+    "settings_path",
+    "setup_logging",
+    "version",
 ]

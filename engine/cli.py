@@ -1,4 +1,5 @@
-"""The `mediadesk` command. Headless commands never import Qt; the console is imported only when asked for.
+"""The `mediadesk` command's parsing and headless commands. The engine never imports the console: the launcher
+(the `mediadesk` package) passes its start function in as `main(argv, console=...)`, called only for a window.
 
 Errors a user can cause (bad option, missing file, damaged backup) print one clear line and exit non-zero.
 """
@@ -8,44 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
-import time
-from importlib import metadata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.about import PROCESS_START, version
 from engine.config import Config, load_config
 from engine.errors import MediaDeskError
 
 log = logging.getLogger("mediadesk")
-
-
-def _process_start() -> float:
-    """The time.monotonic() value at which this process was created, imports and interpreter start included.
-
-    Linux tells it in /proc; elsewhere the best we have is now (after this module's own imports).
-    """
-    try:
-        with open("/proc/self/stat", encoding="ascii") as fh:
-            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime, in clock ticks
-        with open("/proc/uptime", encoding="ascii") as fh:
-            uptime = float(fh.read().split()[0])
-        return time.monotonic() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError, AttributeError):
-        return time.monotonic()
-
-
-PROCESS_START = _process_start()
-
-
-def version() -> str:
-    try:
-        return metadata.version("mediadesk")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -236,16 +211,17 @@ def cmd_connect(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-def cmd_gui(args: argparse.Namespace, cfg: Config) -> int:
-    try:
-        from console.app import run_console
-    except ImportError as exc:
-        raise MediaDeskError(f"the desktop console is not available in this installation: {exc}") from exc
-    return run_console(cfg, demo=args.command == "demo", screenshot=getattr(args, "screenshot", None),
-                       process_start=PROCESS_START, verbose=args.verbose)
+ConsoleStart = Callable[..., int]  # (cfg, *, demo, screenshot, process_start, verbose) -> exit code
 
 
-def main(argv: list[str] | None = None) -> int:
+def cmd_gui(args: argparse.Namespace, cfg: Config, console: ConsoleStart | None) -> int:
+    if console is None:
+        raise MediaDeskError("the desktop console is not available in this installation (headless engine only)")
+    return console(cfg, demo=args.command == "demo", screenshot=getattr(args, "screenshot", None),
+                   process_start=PROCESS_START, verbose=args.verbose)
+
+
+def main(argv: list[str] | None = None, *, console: ConsoleStart | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "console"
     args.command = command
@@ -259,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_engine(args, cfg)
         if command == "connect":
             return cmd_connect(args, cfg)
-        return cmd_gui(args, cfg)
+        return cmd_gui(args, cfg, console)
     except MediaDeskError as exc:
         print(f"mediadesk: {exc}", file=sys.stderr)
         return 2

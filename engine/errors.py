@@ -3,7 +3,6 @@
     MediaDeskError                 anything the engine raises on purpose
     ├── ConfigError                a setting that cannot work (bad port, unknown storage, bad TOML)
     ├── DatabaseError              the database cannot be opened, migrated, backed up or restored
-    ├── WebhookError               a webhook body refused (carries the HTTP status to answer)
     ├── StorageError               local disk or S3 refused a file
     ├── AlertError                 an alert could not reach the webhook or the mail server
     ├── ConnectError               connecting a WhatsApp number refused (`reason`: token, permission, number,
@@ -29,12 +28,6 @@ class ConfigError(MediaDeskError):
 
 class DatabaseError(MediaDeskError):
     pass
-
-
-class WebhookError(MediaDeskError):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class StorageError(MediaDeskError):

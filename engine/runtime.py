@@ -21,6 +21,7 @@ from engine.errors import DatabaseError, StorageError
 from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
+from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
@@ -243,6 +244,11 @@ class MediaDeskEngine:
     def send_test_alert(self) -> list[alerts.AlertDelivery]:
         """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""
         return alerts.send_test_alert(self.cfg, self.db)
+
+    @property
+    def library(self) -> Library | None:
+        """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
+        return Library(self.db) if self.db is not None else None
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)

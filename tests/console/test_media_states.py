@@ -7,7 +7,7 @@ from typing import Any
 from console_helpers import media_status, send_media
 from PySide6.QtCore import QPoint, Qt
 
-from console.bubbles import MessageRole, compute_layout
+from console.bubble_layout import MessageRole, compute_layout
 from console.main_window import MainWindow
 from console.wording import reason_text
 from engine import MediaDeskEngine

@@ -9,7 +9,6 @@ import pytest
 from console_helpers import say, send_media
 from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, Qt
 
-from console import chat_list
 from console.chat_list import PAGE, ROW_HEIGHT, ChatListDelegate, ChatListModel, ChatListView, SummaryRole
 from console.conversation import MessageListModel, MessageRole
 from engine import MediaDeskEngine
@@ -46,14 +45,15 @@ def _customers(engine: MediaDeskEngine, n: int, first: int = 0) -> None:
 
 
 def _count_page_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
-    """How often each page offset was read by the model (its page reads go through `chat_summaries`)."""
+    """How often each page offset was read by the model (the library reads every page with `chat_summaries`)."""
     reads: Counter[int] = Counter()
+    read_page = queries.chat_summaries
 
     def counting(s: Any, **kw: Any) -> Any:
         reads[kw["offset"]] += 1
-        return queries.chat_summaries(s, **kw)
+        return read_page(s, **kw)
 
-    monkeypatch.setattr(chat_list, "chat_summaries", counting)
+    monkeypatch.setattr(queries, "chat_summaries", counting)
     return reads
 
 

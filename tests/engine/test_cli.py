@@ -195,3 +195,24 @@ def test_installed_console_script(tmp_path: Path) -> None:
     assert all("keyring" in line for line in lines[:-1]) and len(lines) <= 2
     version = subprocess.run([str(MEDIADESK_BIN), "--version"], env=env, capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("mediadesk ")
+
+
+def test_the_engine_alone_has_no_console_and_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """engine.cli never imports the console: only the `mediadesk` launcher plugs it in."""
+    code, _, err = run(capsys, "console", "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and "desktop console is not available" in one_line_error(err)
+
+
+def test_the_launcher_hands_the_console_its_start_function(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import mediadesk
+
+    started: list[tuple[Path, dict]] = []
+
+    def fake_console(cfg, **kwargs):  # type: ignore[no-untyped-def]
+        started.append((cfg.data_dir, kwargs))
+        return 0
+
+    monkeypatch.setattr(mediadesk, "run_console", fake_console)
+    assert mediadesk.main(["demo", "--data-dir", str(tmp_path / "d")]) == 0
+    (data_dir, kwargs), = started
+    assert data_dir == tmp_path / "d" and kwargs["demo"] is True and kwargs["screenshot"] is None

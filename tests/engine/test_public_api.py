@@ -16,37 +16,54 @@ from engine.errors import (
     PermanentMediaError,
     StorageError,
     TransientMediaError,
-    WebhookError,
 )
 
 PUBLIC_API = [
     "AlertDelivery",
     "AlertError",
     "BackupInfo",
+    "ChatSummary",
     "Config",
     "ConfigError",
     "ConnectError",
     "ConnectedNumber",
     "DatabaseError",
+    "DemoRunner",
     "EventBus",
     "FailureReason",
     "Finding",
     "HealthChanged",
     "HealthReport",
+    "Library",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
     "MediaStatus",
     "MediaStatusChanged",
+    "MediaView",
+    "MessageView",
     "MessagesStored",
     "Metrics",
+    "PROCESSING_TARGET_S",
+    "PROCESS_START",
     "PermanentMediaError",
+    "SUCCESS_TARGET",
     "StepResult",
     "StorageError",
     "TransientMediaError",
-    "WebhookError",
+    "UNAVAILABLE_TARGET",
+    "WorkspaceInfo",
     "connect_number",
+    "get_secret",
+    "keyring_available",
     "load_config",
+    "make_storage",
+    "resource_path",
+    "save_settings",
+    "set_secret",
+    "settings_path",
+    "setup_logging",
+    "version",
 ]
 
 
@@ -60,17 +77,16 @@ def test_every_public_name_exists() -> None:
 
 
 def test_exception_tree() -> None:
-    for exc in (ConfigError, DatabaseError, WebhookError, StorageError, MediaError, AlertError, ConnectError):
+    for exc in (ConfigError, DatabaseError, StorageError, MediaError, AlertError, ConnectError):
         assert issubclass(exc, MediaDeskError)
     assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
     assert PermanentMediaError("x", reason="gone").reason == "gone"
     assert TransientMediaError("x").reason == "transient"
-    assert WebhookError("too big", status=413).status == 413
     assert ConnectError("x", reason="token").reason == "token"
 
 
-def test_engine_never_imports_qt() -> None:
-    code = ("import sys, engine, engine.runtime, engine.cli, engine.simulator; "
+def test_engine_never_imports_qt_or_the_console() -> None:
+    code = ("import sys, engine, engine.runtime, engine.cli, engine.simulator, engine.demo; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'console')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -10,8 +10,9 @@ from keyring.backends import fail
 from moto.server import ThreadedMotoServer
 from PySide6.QtWidgets import QDialogButtonBox
 
-from console.settings_dialog import STORED_PLACEHOLDER, SettingsDialog, load_workspace, validate_bucket
-from engine import Config, load_config
+from console.settings_checks import validate_bucket
+from console.settings_dialog import STORED_PLACEHOLDER, SettingsDialog
+from engine import Config, Library, load_config
 
 
 def _memory_keyring_class() -> type[KeyringBackend]:
@@ -109,11 +110,10 @@ def test_s3_bucket_rules(qtbot, cfg, bucket, message):
 
 
 def test_valid_values_make_the_right_config_and_are_saved(qtbot, cfg, memory_keyring, db):
-    class Engine:  # the dialog only needs the engine's database
-        pass
+    class Engine:  # the dialog only needs the engine's library (its reads and the workspace row)
+        library = Library(db)
 
     engine = Engine()
-    engine.db = db
     d = _dialog(qtbot, cfg, engine)
     qtbot.waitUntil(lambda: d._keyring is not None, timeout=5000)
     values = {"workspace_name": "Rossi Bakery", "phone_number_id": "106540352242922", "waba_id": "102290129340398",
@@ -143,7 +143,7 @@ def test_valid_values_make_the_right_config_and_are_saved(qtbot, cfg, memory_key
     assert (again.port, again.workers, again.retry_delays, again.s3_bucket) == (9443, 8, (5.0, 20.5, 90.0),
                                                                                 "rossi-media")
     assert (again.access_token, again.app_secret, again.verify_token) == ("EAAG-token", "s3cret", "bakery-hook")
-    ws = load_workspace(db)
+    ws = Library(db).workspace()
     assert (ws.name, ws.phone_number_id, ws.waba_id) == ("Rossi Bakery", "106540352242922", "102290129340398")
 
     # Opened again: the secrets are not shown, only said to be stored; the workspace row fills its fields.

@@ -1,0 +1,78 @@
+"""`Library`: everything the console reads, as plain frozen dataclasses, each call one short session.
+
+The console never opens a session or sees an ORM object: it asks the engine's `library` for chats, a
+conversation's pages, media states, the last health report and the workspace, on a pool thread, and gets
+values it may keep and pass between threads. (The CLI and the tests may still use `engine.db.queries`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from engine.db import queries
+from engine.db.queries import ChatSummary, MediaView, MessageView
+from engine.db.session import Database
+from engine.health import HealthReport, last_report
+from engine.workspace import WorkspaceInfo, load_workspace, save_workspace
+
+DEFAULT_PAGE = queries.DEFAULT_PAGE
+
+
+class Library:
+    """Reads over one `Database` (plus the two writes that belong to reading: a chat seen, the workspace)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- the chat list
+    def count_chats(self, *, search: str | None = None) -> int:
+        with self._db.session() as s:
+            return queries.count_chats(s, search=search)
+
+    def chat_page(self, *, search: str | None = None, limit: int = 500, offset: int = 0) -> list[ChatSummary]:
+        with self._db.session() as s:
+            return queries.chat_summaries(s, search=search, limit=limit, offset=offset)
+
+    def chat_pages(self, pages: Iterable[int], *, page_size: int,
+                   search: str | None = None) -> tuple[int, dict[int, list[ChatSummary]]]:
+        """The count and the given pages (those within it), read in one session so they agree."""
+        with self._db.session() as s:
+            n = queries.count_chats(s, search=search)
+            return n, {p: queries.chat_summaries(s, search=search, limit=page_size, offset=p * page_size)
+                       for p in pages if p * page_size < n}
+
+    # -- a conversation
+    def conversation(self, contact_id: int, *, limit: int | None = DEFAULT_PAGE,
+                     before: tuple[datetime, int] | None = None, after: tuple[datetime, int] | None = None,
+                     mark_read: bool = False) -> list[MessageView]:
+        """A page of the chat, oldest first (see `engine.db.queries.conversation` for before/after).
+
+        `mark_read`: the owner is looking at the chat's newest messages, so its unread count starts again,
+        in the same transaction; reading newer messages (`after=`) marks it only when some arrived.
+        """
+        with self._db.session() as s:
+            rows = queries.conversation(s, contact_id, limit=limit, before=before, after=after)
+            if mark_read and before is None and (rows or after is None):
+                queries.mark_read(s, contact_id)
+            return rows
+
+    def media(self, media_ids: list[int]) -> dict[int, MediaView]:
+        """Several media's current states in one statement (a burst of status events becomes one read)."""
+        with self._db.session() as s:
+            return queries.media_many(s, media_ids)
+
+    # -- health and the workspace
+    def last_health_report(self) -> HealthReport | None:
+        """The stored result of the last health check (maybe run by `mediadesk serve`), if any."""
+        return last_report(self._db)
+
+    def workspace(self) -> WorkspaceInfo | None:
+        return load_workspace(self._db)
+
+    def save_workspace(self, info: WorkspaceInfo, *, graph_version: str) -> None:
+        """Raises ConfigError when another workspace already has the phone number id."""
+        save_workspace(self._db, info, graph_version=graph_version)
+
+
+__all__ = ["ChatSummary", "Library", "MediaView", "MessageView"]
