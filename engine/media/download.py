@@ -30,6 +30,7 @@ from engine.media import graph
 from engine.media.holders import holder, temp_name
 from engine.media.limits import contradicts, extension_for, size_limit, sniff
 from engine.storage import Storage
+from engine.storage.dedupe import store_once
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -161,7 +162,8 @@ def _fetch_and_store(p: Pipeline, job: _Job, started: float):
         if contradicts(declared, sniffed):
             raise PermanentMediaError(f"the file claims to be {declared} but its content is {sniffed}",
                                       reason="mime_mismatch")
-        stored = p.storage.store(temp, key, content_type=(declared or sniffed or "application/octet-stream"))
+        stored = store_once(p.storage, temp, key, sha256=digest.hex(),
+                            content_type=(declared or sniffed or "application/octet-stream"))
         return stored, size, digest.hex(), declared or sniffed
     finally:
         try:
