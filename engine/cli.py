@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry": "retry failed media",
         "replay": "feed saved webhook bodies through ingest",
         "stats": "print media metrics",
+        "verify": "re-hash the stored files; damaged or missing ones are fetched again",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
     subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
+    subs["verify"].add_argument("--all", action="store_true", dest="everything",
+                                help="also media that failed for a bad file before (completed again when it is whole)")
     return parser
 
 
@@ -194,6 +197,13 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
                                       workers_alive=None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
             return 0 if report.ok else 1
+        elif args.command == "verify":
+            from engine.media.verify import verify_media
+
+            checked = verify_media(engine.db, engine.storage_for, requeue=engine.queue.enqueue_many,
+                                   everything=args.everything)
+            print("\n".join([*checked.details(), checked.summary()]))
+            return 0 if checked.ok else 1
     finally:
         engine.stop()
     return 0
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args, cfg, listener=command == "serve")
         if command in ("migrate", "rollback", "backup", "restore"):
             return cmd_maintenance(args, cfg)
-        if command in ("replay", "retry", "flush", "stats", "health"):
+        if command in ("replay", "retry", "flush", "stats", "health", "verify"):
             return cmd_engine(args, cfg)
         return cmd_gui(args, cfg)
     except MediaDeskError as exc:

@@ -42,6 +42,8 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_MAX_BODY_BYTES": "max_body_bytes",
     "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
     "MEDIADESK_HEALTH_EVERY_MIN": "health_every_min",
+    "MEDIADESK_SCRUB_EVERY_MIN": "scrub_every_min",
+    "MEDIADESK_SCRUB_PERIOD_DAYS": "scrub_period_days",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 SETTINGS_FILE = "mediadesk.toml"
@@ -70,6 +72,9 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     download_timeout: float = 300.0
     health_every_min: int = 5  # the periodic health check; 0 turns it off (tests that count the queue)
+    scrub_every_min: int = 60  # the rolling re-hash of stored files (engine.media.verify); 0 turns it off
+    scrub_period_days: float = 7.0  # every stored file is re-hashed within this many days
+    scrub_max_files: int = 500  # the most files one scrub run re-hashes, however far behind it is
     config_file: Path | None = None
 
     @property
@@ -122,12 +127,20 @@ def _coerce(cfg: Config) -> Config:
         max_body = int(cfg.max_body_bytes)
         timeout = float(cfg.download_timeout)
         health_every = int(cfg.health_every_min)
+        scrub_every = int(cfg.scrub_every_min)
+        scrub_period = float(cfg.scrub_period_days)
+        scrub_max = int(cfg.scrub_max_files)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, got {port}")
     if not 0 <= health_every <= 60 or (health_every and 60 % health_every):
         raise ConfigError(f"the health check interval must divide 60 minutes (or be 0 for off), got {health_every}")
+    if not 0 <= scrub_every <= 60 or (scrub_every and 60 % scrub_every):
+        raise ConfigError(f"the scrub interval must divide 60 minutes (or be 0 for off), got {scrub_every}")
+    if scrub_period <= 0 or scrub_max < 1:
+        raise ConfigError(f"the scrub needs a period over 0 days and at least 1 file per run, got "
+                          f"{scrub_period:g} days and {scrub_max} files")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     storage = str(cfg.storage).lower()
@@ -145,6 +158,9 @@ def _coerce(cfg: Config) -> Config:
         max_body_bytes=max_body,
         download_timeout=timeout,
         health_every_min=health_every,
+        scrub_every_min=scrub_every,
+        scrub_period_days=scrub_period,
+        scrub_max_files=scrub_max,
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),

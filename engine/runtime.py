@@ -25,6 +25,7 @@ from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
+from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import Metrics, collect_metrics
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import TaskQueue
@@ -38,6 +39,7 @@ _AT_NEXT_START = {
     "database_url": "database changes apply at the next start",
     "redis_url": "queue (Redis) changes apply at the next start",
     "health_every_min": "health check interval changes apply at the next start",
+    "scrub_every_min": "file check (scrub) interval changes apply at the next start",
 }
 _LISTENER_FIELDS = ("host", "port", "app_secret", "verify_token", "max_body_bytes")
 _LISTENER_WORDS = {"app_secret": "app secret", "verify_token": "verify token", "max_body_bytes": "body size limit"}
@@ -72,6 +74,7 @@ class MediaDeskEngine:
         self.storage = make_storage(self.cfg)
         self.store = WebhookStore(self.db)
         self.queue = TaskQueue(self.cfg, download=self._download, health_check=self.health_check)
+        schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -341,6 +344,12 @@ class MediaDeskEngine:
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)
+
+    def scrub(self) -> VerifyReport:
+        """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""
+        c = self.cfg
+        return scrub(self.db, self.storage_for, requeue=self.queue.enqueue_many, every_min=c.scrub_every_min or 60,
+                     period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:

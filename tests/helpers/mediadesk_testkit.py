@@ -100,6 +100,7 @@ def build_config(data_dir: Path, **changes: Any) -> Config:
         "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN, "retry_delays": FAST_RETRIES,
         "workers": 2, "graph_url": "http://127.0.0.1:9",  # discard port: a test that forgets the simulator fails
         "health_every_min": 0,  # no periodic health task in the queue counts tests check
+        "scrub_every_min": 0,  # nor a periodic scrub
     }
     cli.update(changes)
     return load_config(cli, environ={}, use_keyring=False)
