@@ -15,6 +15,7 @@ from engine.errors import (
     WebhookError,
 )
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
 from engine.metrics import Metrics
 from engine.runtime import MediaDeskEngine
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "EventBus",
+    "ExportResult",
     "Finding",
     "HealthChanged",
     "HealthReport",
@@ -37,5 +39,7 @@ __all__ = [
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "export_chat",
     "load_config",
+    "media_link",
 ]

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay": "feed saved webhook bodies through ingest",
         "stats": "print media metrics",
         "verify": "re-hash the stored files; damaged or missing ones are fetched again",
+        "export": "write one contact's chat as an HTML page with its media files",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
     subs["verify"].add_argument("--all", action="store_true", dest="everything",
                                 help="also media that failed for a bad file before (completed again when it is whole)")
+    subs["export"].add_argument("--contact", required=True, metavar="WA_ID", help="the contact's WhatsApp number")
+    subs["export"].add_argument("--out", required=True, type=Path, metavar="DIR", help="a new folder for the export")
+    subs["export"].add_argument("--zip", action="store_true", help="write DIR.zip instead of the folder")
     return parser
 
 
@@ -204,6 +208,10 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
                                    everything=args.everything)
             print("\n".join([*checked.details(), checked.summary()]))
             return 0 if checked.ok else 1
+        elif args.command == "export":
+            from engine.export import export_chat
+
+            print(export_chat(engine.db, engine.storage_for, wa_id=args.contact, out=args.out, zip=args.zip).summary())
     finally:
         engine.stop()
     return 0
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args, cfg, listener=command == "serve")
         if command in ("migrate", "rollback", "backup", "restore"):
             return cmd_maintenance(args, cfg)
-        if command in ("replay", "retry", "flush", "stats", "health", "verify"):
+        if command in ("replay", "retry", "flush", "stats", "health", "verify", "export"):
             return cmd_engine(args, cfg)
         return cmd_gui(args, cfg)
     except MediaDeskError as exc:

@@ -29,7 +29,9 @@ class S3Storage:
         self.temp_root = Path(temp_root)
         self.client = boto3.client(
             "s3", region_name=region, endpoint_url=endpoint_url,
-            config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+            # SigV4 everywhere: presigned links (media_link) then expire as asked, within S3's 7-day cap.
+            config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60,
+                              signature_version="s3v4"),
         )
 
     def temp_dir(self, key: str) -> Path:

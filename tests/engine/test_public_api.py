@@ -22,6 +22,7 @@ PUBLIC_API = [
     "ConfigError",
     "DatabaseError",
     "EventBus",
+    "ExportResult",
     "Finding",
     "HealthChanged",
     "HealthReport",
@@ -35,7 +36,9 @@ PUBLIC_API = [
     "StorageError",
     "TransientMediaError",
     "WebhookError",
+    "export_chat",
     "load_config",
+    "media_link",
 ]
 
 
