@@ -100,6 +100,8 @@ def media_link(db: Database, storage_for: Callable[[str], Storage], media_id: in
 def _load(db: Database, *, wa_id: str | None, contact_id: int | None) -> tuple[str | None, str, list[MessageView]]:
     if (wa_id is None) == (contact_id is None):
         raise ValueError("export_chat takes a wa_id or a contact_id")
+    if wa_id is not None:  # "+1 555-000-2222" as the owner writes it is 15550002222 to WhatsApp
+        wa_id = "".join(ch for ch in wa_id if ch.isdigit()) or wa_id
     with db.session() as s:
         q = select(Contact.id, Contact.name, Contact.wa_id)
         q = q.where(Contact.wa_id == wa_id) if wa_id is not None else q.where(Contact.id == contact_id)

@@ -148,7 +148,7 @@ def test_an_export_never_overwrites_and_an_unknown_number_is_one_clear_error(cha
 
 
 def test_mediadesk_export_command(chat: MediaDeskEngine, tmp_path: Path) -> None:
-    run = subprocess.run([str(MEDIADESK_BIN), "export", "--contact", WA, "--out", str(tmp_path / "e"),
+    run = subprocess.run([str(MEDIADESK_BIN), "export", "--contact", "+1 555-000-2222", "--out", str(tmp_path / "e"),
                           "--data-dir", str(chat.cfg.data_dir)], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ))
     assert run.returncode == 0, run.stderr
