@@ -8,8 +8,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import boto3
 import pytest
-from mediadesk_testkit import MEDIADESK_BIN, listener_url, media_row, post_webhook, sql, wait_until
+from mediadesk_testkit import MEDIADESK_BIN, build_config, listener_url, media_row, post_webhook, sql, wait_until
 
 from engine.errors import ConfigError
 from engine.health import run_health_check, stored_file_finding
@@ -185,3 +186,29 @@ def test_stored_files_are_untouched_by_a_clean_verify(engine: MediaDeskEngine, s
     after = os.stat(file_of(engine, row))
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert media_row(engine.cfg.db_path, row["id"])["processing_status"] == "completed"
+
+
+def test_s3_object_replaced_with_other_bytes_is_found_and_uploaded_again(
+        s3_endpoint: str, sim: CloudSimulator, data_dir: Path, start_engine) -> None:  # type: ignore[no-untyped-def]
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="verify")
+    cfg = build_config(data_dir, graph_url=sim.base_url, storage="s3", s3_bucket="verify",
+                       s3_endpoint_url=s3_endpoint, s3_region="us-east-1")
+    eng = start_engine(cfg)
+    (row,) = receive(eng, sim, [("S3-V", None)])
+    body = sim.media("S3-V").body
+    client.put_object(Bucket="verify", Key=row["path"], Body=b"\0" * len(body))
+    report = verify_media(eng.db, eng.storage_for, requeue=eng.queue.enqueue_many)
+    assert (report.damaged, report.files) == (1, 1) and report.problems[0].refetching
+
+    def mended() -> bool:
+        r = media_row(cfg.db_path, row["id"])
+        return r["processing_status"] == "completed" and client.get_object(
+            Bucket="verify", Key=r["path"])["Body"].read() == body
+
+    wait_until(mended, timeout=20, what="the S3 object to be uploaded again")
+    client.delete_object(Bucket="verify", Key=row["path"])
+    gone = verify_media(eng.db, eng.storage_for, requeue=eng.queue.enqueue_many)
+    assert gone.removed == 1
+    wait_until(mended, timeout=20, what="the removed S3 object to come back")
+    assert verify_media(eng.db, eng.storage_for, requeue=eng.queue.enqueue_many).ok
