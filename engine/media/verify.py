@@ -37,7 +37,6 @@ REMOVED = "the stored file was removed"
 REASONS = {"damaged": DAMAGED, "removed": REMOVED}
 LOST_REASONS = ("file_damaged", "file_removed")  # metadata `reason` of media failed for their stored file
 SCRUB_CURSOR = "library.scrub_cursor"
-_WRITE_CHUNK = 500
 
 Requeue = Callable[[list[int]], None]
 
@@ -48,7 +47,7 @@ class FileProblem:
     name: str | None
     path: str
     problem: str  # "damaged" | "removed"
-    refetching: bool  # queued again from WhatsApp; False: WhatsApp no longer has it, the media failed
+    refetching: bool | None  # queued again; False: WhatsApp no longer has it, the media failed; None: report only
 
     @property
     def reason(self) -> str:
@@ -88,7 +87,8 @@ class VerifyReport:
     def details(self) -> list[str]:
         out = []
         for p in self.problems:
-            then = "fetching it again from WhatsApp" if p.refetching else "WhatsApp no longer has it"
+            then = {True: "fetching it again from WhatsApp", False: "WhatsApp no longer has it",
+                    None: "left as it is"}[p.refetching]
             out.append(f"media {p.media_id} ({p.name or p.path}): {p.reason}; {then}")
         out += [f"could not read: {e}" for e in self.unreadable]
         out += [f"media {mid}: the stored file is whole again" for mid in self.restored]
@@ -285,7 +285,7 @@ def _verify(db: Database, storage_for: Callable[[str], Storage], rows: list[_Row
     files, bad, errors = _check(rows, storage_for)
     restored: list[int] = []
     if requeue is None:
-        problems = [FileProblem(r.id, r.name, r.path, p, False) for r, p in bad]
+        problems = [FileProblem(r.id, r.name, r.path, p, None) for r, p in bad]
     else:
         problems, restored = _settle(db, rows, bad, requeue=requeue, events=events)
     return VerifyReport(media=len(rows), files=files, problems=tuple(problems), restored=tuple(restored),

@@ -212,3 +212,11 @@ def test_s3_object_replaced_with_other_bytes_is_found_and_uploaded_again(
     assert gone.removed == 1
     wait_until(mended, timeout=20, what="the removed S3 object to come back")
     assert verify_media(eng.db, eng.storage_for, requeue=eng.queue.enqueue_many).ok
+
+
+def test_without_a_queue_verify_only_reports(engine: MediaDeskEngine, sim: CloudSimulator) -> None:
+    (row,) = receive(engine, sim, [("R-1", None)])
+    damage(file_of(engine, row))
+    report = verify_media(engine.db, engine.storage_for, requeue=None)
+    assert report.damaged == 1 and report.problems[0].refetching is None and "left as it is" in report.details()[0]
+    assert media_row(engine.cfg.db_path, row["id"])["processing_status"] == "completed"
