@@ -56,7 +56,8 @@ def export_chat(db: Database, storage_for: Callable[[str], Storage], *, out: Pat
     """Export one contact's chat (by WhatsApp number, or contact id) to the folder `out`, or to `out`.zip.
 
     The folder must be new or empty: an export never overwrites files. `progress(done, total)` is
-    called after each media file, on the calling thread.
+    called after each media file, on the calling thread; an exception it raises (the user cancelled)
+    stops the export and leaves nothing behind.
     """
     name, number, messages = _load(db, wa_id=wa_id, contact_id=contact_id)
     out = Path(out)
@@ -65,18 +66,24 @@ def export_chat(db: Database, storage_for: Callable[[str], Storage], *, out: Pat
         raise MediaDeskError(f"{archive} already exists; choose another name")
     if archive is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MediaDeskError(f"{out} is not an empty folder; choose a new one")
+    target = archive or out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Built aside and moved in at the end: a failed export (a full disk) leaves no half chat behind.
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".mediadesk-export-"))
     try:
+        page, files, missing = _write(work, storage_for, name, number, messages, progress)
         if archive is not None:
-            archive.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=archive.parent, prefix=".mediadesk-export-") as work:
-                page, files, missing = _write(Path(work), storage_for, name, number, messages, progress)
-                _zip(Path(work), archive)
+            _zip(work, archive)
             page = Path(page.name)
         else:
-            out.mkdir(parents=True, exist_ok=True)
-            page, files, missing = _write(out, storage_for, name, number, messages, progress)
+            if out.exists():
+                out.rmdir()
+            os.replace(work, out)
+            page = out / page.name
     except OSError as exc:
-        raise MediaDeskError(f"could not write the export to {archive or out}: {exc.strerror or exc}") from exc
+        raise MediaDeskError(f"could not write the export to {target}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return ExportResult(page=page, archive=archive, messages=len(messages), files=files, missing=missing)
 
 

@@ -183,3 +183,18 @@ def test_s3_media_link_opens_until_it_expires_and_export_reads_from_s3(
     result = export_chat(eng.db, eng.storage_for, wa_id=WA, out=tmp_path / "s3chat")
     (doc,) = (tmp_path / "s3chat" / "files").iterdir()
     assert result.files == 1 and doc.read_bytes() == sim.media("S3-DOC").body
+
+
+def test_a_cancelled_export_leaves_nothing_behind(chat: MediaDeskEngine, tmp_path: Path) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_two(done: int, total: int) -> None:
+        if done == 2:
+            raise Cancelled
+
+    for zipped in (False, True):
+        with pytest.raises(Cancelled):
+            export_chat(chat.db, chat.storage_for, wa_id=WA, out=tmp_path / "gone" / "chat", zip=zipped,
+                        progress=cancel_at_two)
+        assert os.listdir(tmp_path / "gone") == []
