@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 INDEX_PREFIX = "uploads/media/sha256"  # S3: the one object of each content
 INDEX_DIR = "media-index/sha256"  # local: under the data dir, beside (not in) uploads/
 _CHUNK = 1024 * 1024
+_warned = False
 
 
 def _hex(sha256: str) -> str:
@@ -102,7 +103,11 @@ def share_identical(storage: LocalStorage, path: str, sha256: str) -> bool:
         _replace_with_link(index, target)
         return True
     except OSError as exc:
-        log.warning("could not share %s with an identical stored file (kept as its own copy): %s", path, exc)
+        global _warned
+        # A disk without hard links (FAT, some network shares) says so on every file: once is enough.
+        (log.debug if _warned else log.warning)(
+            "could not share %s with an identical stored file (kept as its own copy): %s", path, exc)
+        _warned = True
         return False
 
 
