@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,8 @@ REMOVED = "the stored file was removed"
 REASONS = {"damaged": DAMAGED, "removed": REMOVED}
 LOST_REASONS = ("file_damaged", "file_removed")  # metadata `reason` of media failed for their stored file
 SCRUB_CURSOR = "library.scrub_cursor"
+PAGE = 1000  # media read, hashed and settled at a time by verify_media
+DIGEST_CACHE = 100_000  # digests kept for files shared by several media
 
 Requeue = Callable[[list[int]], None]
 
@@ -138,15 +141,37 @@ def _digest_matches(expected: str | None, actual: str) -> bool:
     return digest_matches(expected, bytes.fromhex(actual))
 
 
-def _check(rows: list[_Row], storage_for: Callable[[str], Storage]) -> tuple[int, list[tuple[_Row, str]], list[str]]:
-    """(distinct files hashed, [(row, "damaged" | "removed")], storage errors)."""
-    digests: dict[tuple[Any, ...], str | None] = {}  # file identity -> digest (None: gone)
+class _Digests:
+    """Digests of the files read in this run, so a file shared by several media is read once.
+
+    Bounded (least recently used first out): a run over a million files must not hold a million digests.
+    """
+
+    def __init__(self, limit: int = DIGEST_CACHE) -> None:
+        self.files = 0  # distinct files read
+        self._limit = limit
+        self._seen: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
+
+    def get(self, ident: tuple[Any, ...], read: Callable[[], str | None]) -> str | None:
+        if ident in self._seen:
+            self._seen.move_to_end(ident)
+            return self._seen[ident]
+        digest = read()
+        self.files += 1
+        self._seen[ident] = digest
+        if len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+        return digest
+
+
+def _check(rows: list[_Row], storage_for: Callable[[str], Storage],
+           digests: _Digests) -> tuple[list[tuple[_Row, str]], list[str]]:
+    """([(row, "damaged" | "removed")], storage errors)."""
     bad: list[tuple[_Row, str]] = []
     errors: list[str] = []
     for row in rows:
         try:
-            storage = storage_for(row.location)
-            ident, digest = _hash(storage, row, digests)
+            digest = _digest_of(storage_for(row.location), row, digests)
         except StorageError as exc:
             errors.append(str(exc))
             continue
@@ -154,37 +179,37 @@ def _check(rows: list[_Row], storage_for: Callable[[str], Storage]) -> tuple[int
             bad.append((row, "removed"))
         elif not _digest_matches(row.expected, digest):
             bad.append((row, "damaged"))
-    return len(digests), bad, errors
+    return bad, errors
 
 
-def _hash(storage: Storage, row: _Row, seen: dict[tuple[Any, ...], str | None]) -> tuple[tuple[Any, ...], str | None]:
-    local = storage.local_path(row.path) if isinstance(storage, LocalStorage) else None
+def _digest_of(storage: Storage, row: _Row, digests: _Digests) -> str | None:
+    """The stored file's sha256 (hex), None when it is gone; StorageError when it cannot be read."""
+    local = storage.local_path(row.path)
     if local is not None:
         try:
             st = os.stat(local)
         except FileNotFoundError:
-            ident: tuple[Any, ...] = ("gone", row.location, row.path)
-            seen[ident] = None
-            return ident, None
+            return digests.get(("gone", row.location, row.path), lambda: None)
         except OSError as exc:
             raise StorageError(f"could not read {local.name}: {exc.strerror or exc}") from exc
-        ident = ("local", st.st_dev, st.st_ino)  # hard links of one shared file: hashed once
-        if ident not in seen:
+
+        def read_local() -> str:
             try:
-                seen[ident] = file_sha256(local)
+                return file_sha256(local)
             except OSError as exc:
                 raise StorageError(f"could not read {local.name}: {exc.strerror or exc}") from exc
-        return ident, seen[ident]
-    ident = (row.location, row.path)
-    if ident not in seen:
-        sha256_of = getattr(storage, "sha256_of", None)
+
+        return digests.get(("local", st.st_dev, st.st_ino), read_local)  # hard links of one file: read once
+
+    def read_remote() -> str | None:
         if not storage.exists(row.path):
-            seen[ident] = None
-        elif sha256_of is not None:
-            seen[ident] = sha256_of(row.path)
-        else:
-            seen[ident] = hashlib.sha256(storage.read_bytes(row.path)).hexdigest()
-    return ident, seen[ident]
+            return None
+        sha256_of = getattr(storage, "sha256_of", None)
+        if sha256_of is not None:
+            return sha256_of(row.path)
+        return hashlib.sha256(storage.read_bytes(row.path)).hexdigest()
+
+    return digests.get((row.location, row.path), read_remote)
 
 
 # -- the row writes: reset to pending / failed. The media state owner (engine.media.state) takes these over.
@@ -275,20 +300,31 @@ def verify_media(db: Database, storage_for: Callable[[str], Storage], *, requeue
 
     `everything` also re-checks media already failed for a bad file, and completes those whose file is
     whole again. `requeue(ids)` enqueues downloads; with None the report is all, no media changes.
+    Works through the library a page at a time: memory stays flat however many media there are.
     """
-    rows = _rows(db, media_ids=media_ids, lost_too=everything)
-    return _verify(db, storage_for, rows, requeue=requeue, events=events)
+    ids = None if media_ids is None else list(media_ids)
+    digests = _Digests()
+    parts: list[VerifyReport] = []
+    after = 0
+    while rows := _rows(db, after_id=after, limit=PAGE, media_ids=ids, lost_too=everything):
+        parts.append(_verify(db, storage_for, rows, requeue=requeue, events=events, digests=digests))
+        after = rows[-1].id
+    return VerifyReport(media=sum(p.media for p in parts), files=digests.files,
+                        problems=tuple(x for p in parts for x in p.problems),
+                        restored=tuple(x for p in parts for x in p.restored),
+                        unreadable=tuple(x for p in parts for x in p.unreadable))
 
 
 def _verify(db: Database, storage_for: Callable[[str], Storage], rows: list[_Row], *,
-            requeue: Requeue | None, events: EventBus | None) -> VerifyReport:
-    files, bad, errors = _check(rows, storage_for)
+            requeue: Requeue | None, events: EventBus | None, digests: _Digests | None = None) -> VerifyReport:
+    digests = digests or _Digests()
+    bad, errors = _check(rows, storage_for, digests)
     restored: list[int] = []
     if requeue is None:
         problems = [FileProblem(r.id, r.name, r.path, p, None) for r, p in bad]
     else:
         problems, restored = _settle(db, rows, bad, requeue=requeue, events=events)
-    return VerifyReport(media=len(rows), files=files, problems=tuple(problems), restored=tuple(restored),
+    return VerifyReport(media=len(rows), files=digests.files, problems=tuple(problems), restored=tuple(restored),
                         unreadable=tuple(errors))
 
 

@@ -220,3 +220,16 @@ def test_without_a_queue_verify_only_reports(engine: MediaDeskEngine, sim: Cloud
     report = verify_media(engine.db, engine.storage_for, requeue=None)
     assert report.damaged == 1 and report.problems[0].refetching is None and "left as it is" in report.details()[0]
     assert media_row(engine.cfg.db_path, row["id"])["processing_status"] == "completed"
+
+
+def test_verify_works_a_page_at_a_time_and_reads_a_shared_file_once(engine: MediaDeskEngine, sim: CloudSimulator,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.media.verify as verify
+
+    photo = sample_bytes("image/jpeg", "paged")
+    rows = receive(engine, sim, [("P-1", photo), ("P-2", None), ("P-3", photo), ("P-4", None), ("P-5", None)])
+    damage(file_of(engine, rows[3]))
+    monkeypatch.setattr(verify, "PAGE", 2)  # P-1 and P-3, one file, land on different pages
+    report = verify_media(engine.db, engine.storage_for, requeue=engine.queue.enqueue_many)
+    assert (report.media, report.files, report.damaged) == (5, 4, 1)
+    assert [p.media_id for p in report.problems] == [rows[3]["id"]]
