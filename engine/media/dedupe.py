@@ -19,6 +19,8 @@ from engine.errors import StorageError
 from engine.storage import LocalStorage, Storage
 from engine.storage.dedupe import release_local
 
+_PAGE = 5000
+
 
 @dataclass(frozen=True)
 class StorageUsage:
@@ -35,32 +37,48 @@ class StorageUsage:
 def storage_usage(db: Database, storage_for: Callable[[str], Storage]) -> StorageUsage:
     """Storage used by completed media, every shared file counted once.
 
-    Local files are told apart by inode (what the disk really holds, also for files shared before the
-    rows knew it); S3 objects by key. A file that is gone costs nothing.
+    Local files are told apart by inode (what the disk really holds), read a page at a time; only files
+    with more names than a row and its index name are remembered, so memory stays small. S3 objects are
+    told apart by key, in SQL. A local file that is gone costs nothing.
     """
-    with db.session() as s:
-        rows = s.execute(select(ChatMedia.path, ChatMedia.location, ChatMedia.size).where(
-            ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.path.is_not(None))).all()
-    seen: set[tuple[object, ...]] = set()
-    media = total = copied = 0
-    for path, location, size in rows:
-        local = storage_for(location).local_path(path) if location == LocalStorage.location else None
-        if local is not None:
+    done = (ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.path.is_not(None))
+    local = storage_for(LocalStorage.location)
+    media = files = total = copied = 0
+    shared: set[tuple[int, int]] = set()
+    after = 0
+    while True:
+        with db.session() as s:
+            page = s.execute(select(ChatMedia.id, ChatMedia.path).where(
+                *done, ChatMedia.location == LocalStorage.location, ChatMedia.id > after)
+                .order_by(ChatMedia.id).limit(_PAGE)).all()
+        if not page:
+            break
+        after = page[-1][0]
+        for _, path in page:
+            p = local.local_path(path)
             try:
-                st = os.stat(local)
+                st = os.stat(p) if p is not None else None
             except OSError:
                 continue
-            ident: tuple[object, ...] = ("local", st.st_dev, st.st_ino)
-            size = st.st_size
-        else:
-            ident = (location, path)
-            size = int(size or 0)
-        media += 1
-        copied += size
-        if ident not in seen:
-            seen.add(ident)
-            total += size
-    return StorageUsage(media=media, files=len(seen), bytes=total, bytes_if_copied=copied)
+            if st is None:
+                continue
+            media += 1
+            copied += st.st_size
+            if st.st_nlink > 2:  # names beyond this row's and the index's: another row may share it
+                if (st.st_dev, st.st_ino) in shared:
+                    continue
+                shared.add((st.st_dev, st.st_ino))
+            files += 1
+            total += st.st_size
+    with db.session() as s:
+        remote = select(ChatMedia.location, ChatMedia.path, func.count().label("n"),
+                        func.max(ChatMedia.size).label("size")).where(
+            *done, ChatMedia.location != LocalStorage.location).group_by(ChatMedia.location, ChatMedia.path).subquery()
+        n, objects, size, size_all = s.execute(select(
+            func.coalesce(func.sum(remote.c.n), 0), func.count(), func.coalesce(func.sum(remote.c.size), 0),
+            func.coalesce(func.sum(remote.c.size * remote.c.n), 0))).one()
+    return StorageUsage(media=media + int(n), files=files + int(objects), bytes=total + int(size),
+                        bytes_if_copied=copied + int(size_all))
 
 
 def remove_media_file(db: Database, storage_for: Callable[[str], Storage], media_id: int) -> bool:
