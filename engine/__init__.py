@@ -28,6 +28,7 @@ from engine.errors import (
     TransientMediaError,
 )
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
 from engine.library import ChatSummary, Library, MediaView, MessageView
 from engine.logs import setup_logging
@@ -61,6 +62,7 @@ __all__ = [
     "DatabaseError",
     "DemoRunner",
     "EventBus",
+    "ExportResult",
     "FailureReason",
     "Finding",
     "HealthChanged",
@@ -85,10 +87,12 @@ __all__ = [
     "UNAVAILABLE_TARGET",
     "WorkspaceInfo",
     "connect_number",
+    "export_chat",
     "get_secret",
     "keyring_available",
     "load_config",
     "make_storage",
+    "media_link",
     "resource_path",
     "save_settings",
     "set_secret",

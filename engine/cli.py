@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stats": "print media metrics",
         "alert-test": "send a test alert to the webhook and email set up",
         "connect": "connect a WhatsApp number: check it, subscribe the listener's address, name its workspace",
+        "verify": "re-hash the stored files; damaged or missing ones are fetched again",
+        "export": "write one contact's chat as an HTML page with its media files",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -82,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, what in (("--waba-id", "the WhatsApp Business Account id"), ("--phone-number-id", "the number's id"),
                        ("--callback-url", "the listener's address Meta will call, e.g. https://…/webhook")):
         subs["connect"].add_argument(flag, required=True, help=what)
+    subs["verify"].add_argument("--all", action="store_true", dest="everything",
+                                help="also media that failed for a bad file before (completed again when it is whole)")
+    subs["export"].add_argument("--contact", required=True, metavar="WA_ID", help="the contact's WhatsApp number")
+    subs["export"].add_argument("--out", required=True, type=Path, metavar="DIR", help="a new folder for the export")
+    subs["export"].add_argument("--zip", action="store_true", help="write DIR.zip instead of the folder")
     return parser
 
 
@@ -195,6 +202,17 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
                                   workers_alive=None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
             return 0 if report.ok else 1
+        elif args.command == "verify":
+            from engine.media.verify import verify_media
+
+            checked = verify_media(engine.db, engine.storage_for, requeue=engine.queue.enqueue_many,
+                                   everything=args.everything)
+            print("\n".join([*checked.details(), checked.summary()]))
+            return 0 if checked.ok else 1
+        elif args.command == "export":
+            from engine.export import export_chat
+
+            print(export_chat(engine.db, engine.storage_for, wa_id=args.contact, out=args.out, zip=args.zip).summary())
     finally:
         engine.stop()
     return 0
@@ -231,7 +249,7 @@ def main(argv: list[str] | None = None, *, console: ConsoleStart | None = None) 
             return cmd_serve(args, cfg, listener=command == "serve")
         if command in ("migrate", "rollback", "backup", "restore"):
             return cmd_maintenance(args, cfg)
-        if command in ("replay", "retry", "flush", "stats", "health", "alert-test"):
+        if command in ("replay", "retry", "flush", "stats", "health", "alert-test", "verify", "export"):
             return cmd_engine(args, cfg)
         if command == "connect":
             return cmd_connect(args, cfg)

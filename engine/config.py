@@ -56,6 +56,8 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_SMTP_PASSWORD": "smtp_password",
     "MEDIADESK_BACKUP_EVERY_HOURS": "backup_every_hours",
     "MEDIADESK_BACKUP_KEEP": "backup_keep",
+    "MEDIADESK_SCRUB_EVERY_MIN": "scrub_every_min",
+    "MEDIADESK_SCRUB_PERIOD_DAYS": "scrub_period_days",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
 SMTP_SECURITY = ("starttls", "tls", "none")
@@ -95,6 +97,9 @@ class Config:
     smtp_password: str | None = None
     backup_every_hours: int = 24  # scheduled backups; 0 turns them off
     backup_keep: int = 7  # scheduled backups kept; those taken before migrations and by hand are never pruned
+    scrub_every_min: int = 60  # the rolling re-hash of stored files (engine.media.verify); 0 turns it off
+    scrub_period_days: float = 7.0  # every stored file is re-hashed within this many days
+    scrub_max_files: int = 500  # the most files one scrub run re-hashes, however far behind it is
     config_file: Path | None = None
 
     @property
@@ -153,12 +158,20 @@ def _coerce(cfg: Config) -> Config:
         timeout = float(cfg.download_timeout)
         health_every = int(cfg.health_every_min)
         smtp_port, backup_every, backup_keep = int(cfg.smtp_port), int(cfg.backup_every_hours), int(cfg.backup_keep)
+        scrub_every = int(cfg.scrub_every_min)
+        scrub_period = float(cfg.scrub_period_days)
+        scrub_max = int(cfg.scrub_max_files)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, got {port}")
     if not 0 <= health_every <= 60 or (health_every and 60 % health_every):
         raise ConfigError(f"the health check interval must divide 60 minutes (or be 0 for off), got {health_every}")
+    if not 0 <= scrub_every <= 60 or (scrub_every and 60 % scrub_every):
+        raise ConfigError(f"the scrub interval must divide 60 minutes (or be 0 for off), got {scrub_every}")
+    if scrub_period <= 0 or scrub_max < 1:
+        raise ConfigError(f"the scrub needs a period over 0 days and at least 1 file per run, got "
+                          f"{scrub_period:g} days and {scrub_max} files")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     smtp_security = str(cfg.smtp_security).lower()
@@ -182,6 +195,9 @@ def _coerce(cfg: Config) -> Config:
         max_body_bytes=max_body,
         download_timeout=timeout,
         health_every_min=health_every,
+        scrub_every_min=scrub_every,
+        scrub_period_days=scrub_period,
+        scrub_max_files=scrub_max,
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),

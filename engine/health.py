@@ -86,6 +86,7 @@ def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, que
                 len(missing), storage_error or ("every file is there" if not missing
                                                 else f"files of media {missing[:5]} are missing")),
     ]
+    findings.append(stored_file_finding(db))
     if queue_length is not None:
         findings.append(Finding("queue length", True, queue_length, f"{queue_length} tasks waiting"))
     if workers_alive is not None:
@@ -96,6 +97,25 @@ def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, que
                           findings=findings)
     save_report(db, report)
     return report
+
+
+def stored_file_finding(db: Database) -> Finding:
+    """Stored files a verify or scrub found damaged or removed (engine.media.verify) and not yet mended.
+
+    Bad only for those WhatsApp no longer has: one being fetched again mends itself in seconds.
+    """
+    reason = ChatMedia.meta["reason"].as_string()
+    with db.session() as s:
+        lost = s.execute(select(func.count()).where(ChatMedia.processing_status == MediaStatus.FAILED,
+                                                    reason.in_(["file_damaged", "file_removed"]))).scalar_one()
+        mending = s.execute(select(func.count()).where(
+            ChatMedia.processing_status.in_([MediaStatus.PENDING, MediaStatus.PROCESSING]),
+            ChatMedia.meta["refetch"]["reason"].as_string().is_not(None))).scalar_one()
+    if not lost and not mending:
+        detail = "no damaged or removed files found"
+    else:
+        detail = f"{lost + mending} damaged or removed: {mending} being fetched again, {lost} gone from WhatsApp too"
+    return Finding("damaged stored files", lost == 0, lost + mending, detail)
 
 
 def save_report(db: Database, report: HealthReport) -> None:

@@ -28,6 +28,7 @@ AT_NEXT_START = {
     "database_url": "database changes apply at the next start",
     "redis_url": "queue (Redis) changes apply at the next start",
     "health_every_min": "health check interval changes apply at the next start",
+    "scrub_every_min": "file check (scrub) interval changes apply at the next start",
 }
 _LISTENER_FIELDS = ("host", "port", "app_secret", "verify_token", "max_body_bytes")
 _LISTENER_WORDS = {"app_secret": "app secret", "verify_token": "verify token", "max_body_bytes": "body size limit"}

@@ -25,6 +25,7 @@ from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
+from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import Metrics, collect_metrics
 from engine.monitoring import check_health
 from engine.storage import LocalStorage, Storage, make_storage
@@ -62,6 +63,7 @@ class MediaDeskEngine:
         self.queue = TaskQueue(self.cfg, download=self._download, health_check=self.health_check)
         if self.cfg.backup_every_hours:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
+        schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -252,6 +254,12 @@ class MediaDeskEngine:
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)
+
+    def scrub(self) -> VerifyReport:
+        """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""
+        c = self.cfg
+        return scrub(self.db, self.storage_for, requeue=self.queue.enqueue_many, every_min=c.scrub_every_min or 60,
+                     period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:

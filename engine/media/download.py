@@ -32,6 +32,7 @@ from engine.media.limits import contradicts, extension_for, size_limit, sniff
 from engine.media.reasons import FailureReason as R
 from engine.media.state import Claim, MediaStates
 from engine.storage import Storage
+from engine.storage.dedupe import store_once
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -108,7 +109,8 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
         if contradicts(declared, sniffed):
             raise PermanentMediaError(f"the file claims to be {declared} but its content is {sniffed}",
                                       reason=R.MIME_MISMATCH)
-        stored = p.storage.store(temp, key, content_type=(declared or sniffed or "application/octet-stream"))
+        stored = store_once(p.storage, temp, key, sha256=digest.hex(),
+                            content_type=(declared or sniffed or "application/octet-stream"))
         return stored, size, digest.hex(), declared or sniffed
     finally:
         try:

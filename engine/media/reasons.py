@@ -28,6 +28,9 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     SERVER = "server"
     INTERNAL = "internal"
+    # The stored file, found bad by `mediadesk verify` or the scrub after WhatsApp stopped keeping it.
+    FILE_DAMAGED = "file_damaged"
+    FILE_REMOVED = "file_removed"
     # The MediaError classes' defaults, for an error raised without a reason of its own.
     ERROR = "error"
     PERMANENT = "permanent"
@@ -85,6 +88,8 @@ _WORDS: dict[FailureReason, tuple[str, str]] = {
     FailureReason.TIMEOUT: ("Network problem: the download timed out", "timed out"),
     FailureReason.SERVER: ("Network problem: WhatsApp's server had an error", "WhatsApp server error"),
     FailureReason.INTERNAL: ("MediaDesk had an internal error (see the log)", "internal error"),
+    FailureReason.FILE_DAMAGED: ("The stored file is damaged", "stored file damaged"),
+    FailureReason.FILE_REMOVED: ("The stored file was removed", "stored file removed"),
     FailureReason.ERROR: ("The download failed", "error"),
     FailureReason.PERMANENT: ("The download failed and cannot succeed as it is", "failed for good"),
     FailureReason.TRANSIENT: ("The download failed for now", "temporary failure"),

@@ -9,6 +9,9 @@
     retried      failed/pending -> pending    Retry: attempts count from 0 again
     left pending processing -> pending        Flush dropped the task
     freed        processing -> pending        its holder is gone, or its lease ran out
+    refetched    completed -> pending         its stored file is bad and WhatsApp still has it
+    lost         completed -> failed          its stored file is bad and WhatsApp no longer has it
+    restored     failed -> completed          a file failed as bad is whole again (put back from a backup)
 
 Nothing else writes `processing_status` (tests/engine/media/test_state.py holds every other module to that).
 Each transition is one statement or one transaction; its `MediaStatusChanged` is emitted after the commit,
@@ -33,6 +36,7 @@ from engine.db.models import Chat, ChatMedia, MediaAttempt, MediaStatus, utcnow
 from engine.db.session import Database
 from engine.events import EventBus, MediaStatusChanged
 from engine.media.holders import holder
+from engine.media.reasons import FailureReason
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
@@ -244,6 +248,55 @@ class MediaStates:
                              .where(ChatMedia.processing_status == MediaStatus.PENDING)
                              .order_by(ChatMedia.id)).all()
         return [(mid, meta if isinstance(meta, dict) else {}) for mid, meta in rows]
+
+
+# -- a stored file found bad (engine.media.verify); each runs in the caller's session, one row at a time, and
+# the caller emits the events once its transaction has committed.
+LOST_FILE_REASONS = (FailureReason.FILE_DAMAGED, FailureReason.FILE_REMOVED)
+
+
+def refetch_bad_file(s: Session, media_id: int, problem: str) -> bool:
+    """refetched: a completed media whose stored file is bad becomes pending, to be downloaded afresh.
+
+    Only from `completed`: a media something else has already moved on is left to it.
+    """
+    media = s.get(ChatMedia, media_id)
+    if media is None or media.processing_status != MediaStatus.COMPLETED:
+        return False
+    meta = dict(media.meta or {})
+    meta.update(attempts=0, refetch={"reason": problem, "at": utcnow().isoformat()})
+    for k in ("next_attempt_at", "error", "failed_at"):
+        meta.pop(k, None)
+    media.meta = meta
+    media.processing_status = MediaStatus.PENDING
+    return True
+
+
+def lose_bad_file(s: Session, media_id: int, *, error: str, reason: FailureReason) -> bool:
+    """lost: a completed media whose stored file is bad and that WhatsApp no longer has: failed."""
+    media = s.get(ChatMedia, media_id)
+    if media is None or media.processing_status != MediaStatus.COMPLETED:
+        return False
+    meta = dict(media.meta or {})
+    meta.update(error=error, reason=str(reason), failed_at=utcnow().isoformat())
+    media.meta = meta
+    media.processing_status = MediaStatus.FAILED
+    return True
+
+
+def restore_whole_file(s: Session, media_id: int) -> bool:
+    """restored: a media failed for a bad stored file whose file is whole again: completed."""
+    media = s.get(ChatMedia, media_id)
+    if media is None or media.processing_status != MediaStatus.FAILED:
+        return False
+    meta = dict(media.meta or {})
+    if meta.get("reason") not in LOST_FILE_REASONS:
+        return False
+    for k in ("error", "reason", "failed_at"):
+        meta.pop(k, None)
+    media.meta = meta
+    media.processing_status = MediaStatus.COMPLETED
+    return True
 
 
 def _reset(s: Session, which: Any) -> list[int]:

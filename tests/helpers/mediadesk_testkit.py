@@ -101,6 +101,7 @@ def build_config(data_dir: Path, **changes: Any) -> Config:
         "workers": 2, "graph_url": "http://127.0.0.1:9",  # discard port: a test that forgets the simulator fails
         "health_every_min": 0,  # no periodic health task in the queue counts tests check
         "backup_every_hours": 0,  # nor a scheduled backup
+        "scrub_every_min": 0,  # nor a periodic scrub
     }
     cli.update(changes)
     return load_config(cli, environ={}, use_keyring=False)
