@@ -42,6 +42,9 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_MAX_BODY_BYTES": "max_body_bytes",
     "MEDIADESK_DOWNLOAD_TIMEOUT": "download_timeout",
     "MEDIADESK_HEALTH_EVERY_MIN": "health_every_min",
+    "MEDIADESK_DISK_WARN_MB": "disk_warn_mb",
+    "MEDIADESK_DISK_WARN_PERCENT": "disk_warn_percent",
+    "MEDIADESK_DISK_BAD_MB": "disk_bad_mb",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 SETTINGS_FILE = "mediadesk.toml"
@@ -70,6 +73,10 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     download_timeout: float = 300.0
     health_every_min: int = 5  # the periodic health check; 0 turns it off (tests that count the queue)
+    # Free space on the data and temp folders: a warning under either of the first two, bad under the third.
+    disk_warn_mb: int = 1024
+    disk_warn_percent: float = 5.0
+    disk_bad_mb: int = 200
     config_file: Path | None = None
 
     @property
@@ -122,12 +129,16 @@ def _coerce(cfg: Config) -> Config:
         max_body = int(cfg.max_body_bytes)
         timeout = float(cfg.download_timeout)
         health_every = int(cfg.health_every_min)
+        disk_warn_mb, disk_bad_mb = int(cfg.disk_warn_mb), int(cfg.disk_bad_mb)
+        disk_warn_percent = float(cfg.disk_warn_percent)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, got {port}")
     if not 0 <= health_every <= 60 or (health_every and 60 % health_every):
         raise ConfigError(f"the health check interval must divide 60 minutes (or be 0 for off), got {health_every}")
+    if disk_warn_mb < 0 or disk_bad_mb < 0 or not 0 <= disk_warn_percent <= 100:
+        raise ConfigError("free-space thresholds must be positive megabytes and a percentage from 0 to 100")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     storage = str(cfg.storage).lower()
@@ -145,6 +156,9 @@ def _coerce(cfg: Config) -> Config:
         max_body_bytes=max_body,
         download_timeout=timeout,
         health_every_min=health_every,
+        disk_warn_mb=disk_warn_mb,
+        disk_bad_mb=disk_bad_mb,
+        disk_warn_percent=disk_warn_percent,
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from engine.dbfaults import WriteRefused, classify, short
 from engine.ingest import IngestResult, ParsedWebhook, WebhookStore
 
 log = logging.getLogger(__name__)
@@ -19,9 +20,13 @@ MAX_BATCH = 256
 
 
 class GroupCommitWriter:
-    def __init__(self, store: WebhookStore, *, on_committed: Callable[[list[IngestResult]], None] | None = None):
+    def __init__(self, store: WebhookStore, *, on_committed: Callable[[list[IngestResult]], None] | None = None,
+                 on_refused: Callable[[WriteRefused], None] | None = None,
+                 on_stored: Callable[[], None] | None = None):
         self.store = store
         self.on_committed = on_committed
+        self.on_refused = on_refused  # the database refused a batch for a known reason (disk full, ...)
+        self.on_stored = on_stored  # a batch was stored: writes work (again)
         self._pending: list[tuple[ParsedWebhook, asyncio.Future]] = []
         self._scheduled = False
 
@@ -45,17 +50,16 @@ class GroupCommitWriter:
         try:
             results = self.store.store([p for p, _ in batch])
             outcomes: list[IngestResult | BaseException] = list(results)
-        except Exception:
-            # One bad body must not cost the others: store them one by one.
-            outcomes, results = [], []
-            for p, _ in batch:
-                try:
-                    r = self.store.store([p])[0]
-                    outcomes.append(r)
-                    results.append(r)
-                except Exception as exc:
-                    log.exception("could not store a webhook")
-                    outcomes.append(exc)
+        except Exception as exc:
+            refused = _refusal(exc)
+            if refused is not None:
+                # The database, not a body, is the problem: one by one would only fail len(batch) times.
+                self._refused(refused)
+                outcomes, results = [refused] * len(batch), []
+            else:
+                outcomes, results = self._one_by_one(batch)
+        if results and self.on_stored:
+            self.on_stored()
         for (_, fut), outcome in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
@@ -66,6 +70,47 @@ class GroupCommitWriter:
         if results and self.on_committed:
             try:
                 self.on_committed(results)
+            except Exception as exc:
+                # The rows are stored as pending: the engine's sweep of pending rows without a task (or the
+                # reconciler at the next start) enqueues them.
+                reason = classify(exc)
+                if reason is None:
+                    log.exception("could not hand new media to the download queue")
+                else:
+                    log.warning("new media are stored but could not be queued (%s: %s); they are queued "
+                                "again once that clears", WriteRefused(reason), short(exc))
+
+    def _one_by_one(self, batch: list[tuple[ParsedWebhook, asyncio.Future]]):
+        """One bad body must not cost the others: store them one by one."""
+        outcomes: list[IngestResult | BaseException] = []
+        results: list[IngestResult] = []
+        for p, _ in batch:
+            try:
+                r = self.store.store([p])[0]
+                outcomes.append(r)
+                results.append(r)
+            except Exception as exc:
+                refused = _refusal(exc)
+                if refused is None:
+                    log.exception("could not store a webhook")
+                    outcomes.append(exc)
+                else:
+                    self._refused(refused)
+                    outcomes.append(refused)
+        return outcomes, results
+
+    def _refused(self, refused: WriteRefused) -> None:
+        if self.on_refused is not None:
+            try:
+                self.on_refused(refused)
             except Exception:
-                # The rows are stored as pending: the reconciler enqueues them at the next start.
-                log.exception("could not hand new media to the download queue")
+                log.exception("the write-refused handler failed")
+        else:
+            log.warning("webhooks refused with 503: %s", refused)
+
+
+def _refusal(exc: BaseException) -> WriteRefused | None:
+    if isinstance(exc, WriteRefused):
+        return exc
+    reason = classify(exc)
+    return WriteRefused(reason, short(exc)) if reason else None

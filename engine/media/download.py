@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from engine.config import Config
 from engine.db.models import Chat, ChatMedia, MediaAttempt, MediaStatus, utcnow
 from engine.db.session import Database
+from engine.dbfaults import RETRY_UNTIL_GONE, fault_delay, media_fault
 from engine.errors import MediaError, PermanentMediaError, StorageError, TransientMediaError
 from engine.events import EventBus, MediaStatusChanged
 from engine.media import graph
@@ -115,7 +116,7 @@ def run_download(p: Pipeline, media_id: int) -> str:
     except MediaError as exc:
         return _failed_attempt(p, job, exc)
     except StorageError as exc:
-        return _failed_attempt(p, job, TransientMediaError(str(exc), reason="storage"))
+        return _failed_attempt(p, job, media_fault(exc, storage=True))
     except Exception as exc:  # a bug of ours: keep the media retryable and the trace in the log
         log.exception("unexpected error downloading media %s", media_id)
         return _failed_attempt(p, job, TransientMediaError(f"internal error: {exc}", reason="internal"))
@@ -215,7 +216,8 @@ def _stream(p: Pipeline, job: _Job, info: graph.MediaInfo, temp: Path, limit: in
             got = f"after {size:,} bytes" if size else "before its first chunk"
             raise TransientMediaError(f"the download broke off {got}: {exc}", reason="truncated") from exc
         except OSError as exc:
-            raise TransientMediaError(f"could not write the file: {exc.strerror or exc}", reason="storage") from exc
+            raise media_fault(exc) or TransientMediaError(f"could not write the file: {exc.strerror or exc}",
+                                                          reason="storage") from exc
     return size, h.digest(), head
 
 
@@ -239,11 +241,11 @@ def _expired_at_meta(job: _Job) -> bool:
 def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
     delays = p.cfg.retry_delays
     message, reason = str(exc), exc.reason
-    if _expired_at_meta(job) and reason in ("gone", "expired", "server"):
+    if _expired_at_meta(job) and reason in ("gone", "expired", "server", *RETRY_UNTIL_GONE):
         exc = PermanentMediaError("expired at Meta: WhatsApp keeps received media for 7 days only",
                                   reason="expired_at_meta")
         message, reason = str(exc), exc.reason
-    retry = isinstance(exc, TransientMediaError) and job.attempt <= len(delays)
+    retry = isinstance(exc, TransientMediaError) and (job.attempt <= len(delays) or reason in RETRY_UNTIL_GONE)
     now = utcnow()
     with p.db.session() as s:
         media = s.get(ChatMedia, job.media_id)
@@ -251,7 +253,9 @@ def _failed_attempt(p: Pipeline, job: _Job, exc: MediaError) -> str:
         meta.update(error=message, reason=reason, attempts=job.attempt)
         meta.pop("holder", None)
         if retry:
-            delay = delays[job.attempt - 1]
+            delay = delays[min(job.attempt, len(delays)) - 1] if delays else 0.0
+            if reason in RETRY_UNTIL_GONE:
+                delay = max(delay, fault_delay(job.attempt))
             if isinstance(exc, TransientMediaError) and exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)  # the server said when: asking sooner only fails again
             meta["next_attempt_at"] = (now + timedelta(seconds=delay)).isoformat()
