@@ -14,8 +14,9 @@ from engine.errors import (
     TransientMediaError,
     WebhookError,
 )
-from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.events import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 from engine.health import Finding, HealthReport
+from engine.maintenance import MaintenanceState
 from engine.metrics import Metrics
 from engine.runtime import MediaDeskEngine
 
@@ -27,6 +28,8 @@ __all__ = [
     "Finding",
     "HealthChanged",
     "HealthReport",
+    "MaintenanceChanged",
+    "MaintenanceState",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",

@@ -25,6 +25,8 @@ PUBLIC_API = [
     "Finding",
     "HealthChanged",
     "HealthReport",
+    "MaintenanceChanged",
+    "MaintenanceState",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
