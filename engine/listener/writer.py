@@ -4,6 +4,12 @@ SQLite takes one writer at a time; a commit per webhook costs about a quarter of
 a connection per thread makes them wait on each other's locks, and handing bodies to a writer thread costs
 GIL hand-offs on every request. So the event loop's own thread writes: requests that arrive while a batch
 is pending join it, the batch commits, and each webhook is answered only after its data is durable.
+
+Durable means synced (a 200 must survive a power cut), and a sync costs a millisecond or more of waiting on the
+disk: on the loop's thread it would stall every request meanwhile. So the loop commits without syncing and one
+sync at a time runs on a thread (the GIL is released while the disk works): it covers every batch committed
+before it started, and the batches committed while it runs wait for the next one. One sync per batch at most,
+fewer under load, and the loop keeps parsing and committing the whole time.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ class GroupCommitWriter:
         self.on_stored = on_stored  # a batch was stored: writes work (again)
         self._pending: list[tuple[ParsedWebhook, asyncio.Future]] = []
         self._scheduled = False
+        self._unsynced: list[tuple[list[asyncio.Future], list[IngestResult], list[IngestResult]]] = []
+        self._syncing = False
 
     async def submit(self, parsed: ParsedWebhook) -> IngestResult:
-        """Store `parsed` with whatever else arrived meanwhile; returns once it is committed."""
+        """Store `parsed` with whatever else arrived meanwhile; returns once it is committed and synced."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[IngestResult] = loop.create_future()
         self._pending.append((parsed, fut))
@@ -48,7 +56,7 @@ class GroupCommitWriter:
         if not batch:
             return
         try:
-            results = self.store.store([p for p, _ in batch])
+            results = self.store.store([p for p, _ in batch], sync=False)
             outcomes: list[IngestResult | BaseException] = list(results)
         except Exception as exc:
             refused = _refusal(exc)
@@ -58,15 +66,51 @@ class GroupCommitWriter:
                 outcomes, results = [refused] * len(batch), []
             else:
                 outcomes, results = self._one_by_one(batch)
+        stored_futs, stored = [], []
+        for (_, fut), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not fut.done():
+                    fut.set_exception(outcome)
+            else:
+                stored_futs.append(fut)
+                stored.append(outcome)
+        if stored_futs:
+            self._unsynced.append((stored_futs, stored, results))
+            if not self._syncing:
+                self._start_sync()
+
+    def _start_sync(self) -> None:
+        entries, self._unsynced = self._unsynced, []
+        self._syncing = True
+        done = asyncio.get_running_loop().run_in_executor(None, self.store.sync)
+        done.add_done_callback(lambda f: self._synced(entries, f))
+
+    def _synced(self, entries: list, done: asyncio.Future) -> None:
+        self._syncing = False
+        if self._unsynced:
+            self._start_sync()  # first: the batches that came meanwhile need not wait for the answers below
+        exc = asyncio.CancelledError("the sync was cancelled") if done.cancelled() else done.exception()
+        refused = _refusal(exc) if exc is not None else None
+        if exc is not None:
+            # Committed but maybe not on disk: a 5xx makes Meta deliver them again, and a wamid is stored once.
+            if refused is not None:
+                self._refused(refused)
+            else:
+                log.error("could not sync the database: %s", exc)
+        for futs, outcomes, results in entries:
+            for fut, outcome in zip(futs, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if exc is not None:
+                    fut.set_exception(refused or exc)
+                else:
+                    fut.set_result(outcome)
+            if exc is None:
+                self._committed(results)
+
+    def _committed(self, results: list[IngestResult]) -> None:
         if results and self.on_stored:
             self.on_stored()
-        for (_, fut), outcome in zip(batch, outcomes, strict=True):
-            if fut.done():
-                continue
-            if isinstance(outcome, BaseException):
-                fut.set_exception(outcome)
-            else:
-                fut.set_result(outcome)
         if results and self.on_committed:
             try:
                 self.on_committed(results)
@@ -86,7 +130,7 @@ class GroupCommitWriter:
         results: list[IngestResult] = []
         for p, _ in batch:
             try:
-                r = self.store.store([p])[0]
+                r = self.store.store([p], sync=False)[0]
                 outcomes.append(r)
                 results.append(r)
             except Exception as exc:
