@@ -74,31 +74,26 @@ class WalSync:
     For a connection that commits with synchronous=NORMAL (SQLite writes the frames, does not sync them): after
     `sync()` returns, every transaction committed before it was called is on stable storage. Linux syncs an
     inode whichever descriptor asks, so this can run on another thread while the connection goes on writing.
+    The descriptor is kept (a stat per sync costs the syncing thread one more wait for the GIL): SQLite removes
+    the WAL only when the last connection closes, and the owner calls `close()` whenever it closes its own.
     """
 
     def __init__(self, db_path: Path) -> None:
         self.path = Path(str(db_path) + "-wal")
         self._fd: int | None = None
-        self._ino: int | None = None
         self._lock = threading.Lock()
 
     def sync(self) -> None:
         with self._lock:
-            try:
-                ino = os.stat(self.path).st_ino
-            except FileNotFoundError:
-                return  # no WAL: SQLite checkpointed it into the database, with a sync, and removed it
-            if self._fd is None or ino != self._ino:
-                self._close()
-                self._fd = os.open(self.path, os.O_RDONLY)  # a sync needs no write access
-                self._ino = ino
+            if self._fd is None:
+                try:
+                    self._fd = os.open(self.path, os.O_RDONLY)  # a sync needs no write access
+                except FileNotFoundError:
+                    return  # no WAL: SQLite checkpointed it into the database, with a sync, and removed it
             os.fdatasync(self._fd)
 
     def close(self) -> None:
         with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = self._ino = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
