@@ -27,11 +27,12 @@ from engine.errors import (
     StorageError,
     TransientMediaError,
 )
-from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine.events import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
 from engine.library import ChatSummary, Library, MediaView, MessageView
 from engine.logs import setup_logging
+from engine.maintenance import MaintenanceState
 from engine.media.reasons import FailureReason
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
 from engine.resources import resource_path
@@ -68,6 +69,8 @@ __all__ = [
     "HealthChanged",
     "HealthReport",
     "Library",
+    "MaintenanceChanged",
+    "MaintenanceState",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",

@@ -97,11 +97,11 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(cli)
 
 
-def _engine(cfg: Config):
+def _engine(cfg: Config, *, migrate: bool = True):
     from engine.runtime import MediaDeskEngine
 
     engine = MediaDeskEngine(cfg)
-    result = engine.open()
+    result = engine.open(migrate=migrate)
     if result.changed and result.before is not None:
         print(result.describe(), file=sys.stderr)
     return engine
@@ -156,7 +156,7 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
     from engine.logs import setup_logging
 
     setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
-    engine = _engine(cfg)
+    engine = _engine(cfg, migrate=args.command != "health")  # a health check looks, it does not migrate
     try:
         if args.command == "replay":
             payloads = []
@@ -198,8 +198,10 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
         elif args.command == "health":
             from engine.monitoring import check_health
 
+            engine.guard.check_schema()
             report = check_health(cfg, engine.db, engine.storage_for, queue_length=engine.queue_length(),
-                                  workers_alive=None)
+                                  workers_alive=None, extra_findings=engine.guard.findings(),
+                                  schema_ok=engine.guard.schema_ok)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
             return 0 if report.ok else 1
         elif args.command == "verify":

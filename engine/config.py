@@ -58,6 +58,9 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_BACKUP_KEEP": "backup_keep",
     "MEDIADESK_SCRUB_EVERY_MIN": "scrub_every_min",
     "MEDIADESK_SCRUB_PERIOD_DAYS": "scrub_period_days",
+    "MEDIADESK_DISK_WARN_MB": "disk_warn_mb",
+    "MEDIADESK_DISK_WARN_PERCENT": "disk_warn_percent",
+    "MEDIADESK_DISK_BAD_MB": "disk_bad_mb",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
 SMTP_SECURITY = ("starttls", "tls", "none")
@@ -100,6 +103,10 @@ class Config:
     scrub_every_min: int = 60  # the rolling re-hash of stored files (engine.media.verify); 0 turns it off
     scrub_period_days: float = 7.0  # every stored file is re-hashed within this many days
     scrub_max_files: int = 500  # the most files one scrub run re-hashes, however far behind it is
+    # Free space on the data and temp folders: a warning under either of the first two, bad under the third.
+    disk_warn_mb: int = 1024
+    disk_warn_percent: float = 5.0
+    disk_bad_mb: int = 200
     config_file: Path | None = None
 
     @property
@@ -161,6 +168,8 @@ def _coerce(cfg: Config) -> Config:
         scrub_every = int(cfg.scrub_every_min)
         scrub_period = float(cfg.scrub_period_days)
         scrub_max = int(cfg.scrub_max_files)
+        disk_warn_mb, disk_bad_mb = int(cfg.disk_warn_mb), int(cfg.disk_bad_mb)
+        disk_warn_percent = float(cfg.disk_warn_percent)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
@@ -172,6 +181,8 @@ def _coerce(cfg: Config) -> Config:
     if scrub_period <= 0 or scrub_max < 1:
         raise ConfigError(f"the scrub needs a period over 0 days and at least 1 file per run, got "
                           f"{scrub_period:g} days and {scrub_max} files")
+    if disk_warn_mb < 0 or disk_bad_mb < 0 or not 0 <= disk_warn_percent <= 100:
+        raise ConfigError("free-space thresholds must be positive megabytes and a percentage from 0 to 100")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     smtp_security = str(cfg.smtp_security).lower()
@@ -198,6 +209,9 @@ def _coerce(cfg: Config) -> Config:
         scrub_every_min=scrub_every,
         scrub_period_days=scrub_period,
         scrub_max_files=scrub_max,
+        disk_warn_mb=disk_warn_mb,
+        disk_bad_mb=disk_bad_mb,
+        disk_warn_percent=disk_warn_percent,
         storage=storage,
         retry_delays=_parse_delays(cfg.retry_delays),
         graph_url=str(cfg.graph_url).rstrip("/"),

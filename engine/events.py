@@ -37,7 +37,14 @@ class HealthChanged:
     report: Any  # engine.health.HealthReport
 
 
-Event = MediaStatusChanged | MessagesStored | HealthChanged
+@dataclass(frozen=True)
+class MaintenanceChanged:
+    """The engine entered or left maintenance (schema) or a write refusal (disk full, database unavailable)."""
+
+    state: Any  # engine.maintenance.MaintenanceState
+
+
+Event = MediaStatusChanged | MessagesStored | HealthChanged | MaintenanceChanged
 
 
 class EventBus:

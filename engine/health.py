@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -15,6 +16,7 @@ from engine.db.session import Database
 from engine.errors import StorageError
 from engine.storage import Storage
 
+log = logging.getLogger(__name__)
 PENDING_TOO_LONG = timedelta(minutes=10)
 FAILED_TODAY_ALERT = 10
 FILE_CHECK_LIMIT = 5000  # newest completed media whose files are checked each run
@@ -27,6 +29,7 @@ class Finding:
     ok: bool
     value: int | float | str | None
     detail: str
+    level: str | None = None  # "ok" | "warn" | "bad" where a finding has a warning level between the two
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,25 @@ class HealthReport:
 
     def format(self) -> str:
         head = f"health: {'OK' if self.ok else 'BAD'} (checked {self.checked_at})"
-        rows = [f"  [{'ok' if f.ok else '!!'}] {f.name}: {f.detail}" for f in self.findings]
+        rows = [f"  [{'!!' if not f.ok else 'warn' if f.level == 'warn' else 'ok'}] {f.name}: {f.detail}"
+                for f in self.findings]
         return "\n".join([head, *rows])
 
 
 def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, queue_length: int | None = None,
                      workers_alive: int | None = None, workers_expected: bool = True,
-                     extra_findings: Iterable[Finding] = ()) -> HealthReport:
-    """SPEC section 5's checks; `extra_findings` (backups, alert delivery: see `engine.monitoring`) join the report."""
+                     extra_findings: Iterable[Finding] = (), schema_ok: bool = True) -> HealthReport:
+    """SPEC section 5's checks; `extra_findings` (free space, schema, writes, backups, alert delivery: see
+    `engine.monitoring`) join the report. With `schema_ok` False the media are not looked at (their columns
+    may not be there) and the report is not saved (the database takes no writes)."""
     now = utcnow()
+    extra = list(extra_findings)
+    if not schema_ok:
+        findings = [*extra]
+        if workers_alive is not None:
+            findings.append(Finding("workers alive", True, workers_alive,
+                                    f"{workers_alive} download workers, paused until the schema is migrated"))
+        return HealthReport(ok=False, checked_at=now.isoformat(timespec="seconds"), findings=findings)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with db.session() as s:
         stuck = s.execute(select(func.count()).where(
@@ -92,7 +105,7 @@ def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, que
     if workers_alive is not None:
         ok = workers_alive > 0 or not workers_expected
         findings.append(Finding("workers alive", ok, workers_alive, f"{workers_alive} download workers running"))
-    findings.extend(extra_findings)
+    findings.extend(extra)
     report = HealthReport(ok=all(f.ok for f in findings), checked_at=now.isoformat(timespec="seconds"),
                           findings=findings)
     save_report(db, report)
@@ -119,8 +132,16 @@ def stored_file_finding(db: Database) -> Finding:
 
 
 def save_report(db: Database, report: HealthReport) -> None:
-    with db.session() as s:
-        s.merge(Setting(key=SETTING_KEY, value=json.dumps(report.to_dict())))
+    from engine.dbfaults import classify, short
+
+    try:
+        with db.session() as s:
+            s.merge(Setting(key=SETTING_KEY, value=json.dumps(report.to_dict())))
+    except Exception as exc:
+        if classify(exc) is None:
+            raise
+        # The report is still returned and shown; only the copy for the console's next start is missing.
+        log.warning("the health report could not be saved: %s", short(exc))
 
 
 def last_report(db: Database) -> HealthReport | None:

@@ -23,6 +23,7 @@ from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
@@ -47,14 +48,20 @@ class MediaDeskEngine:
         self.writer: GroupCommitWriter | None = None
         self.listener: ListenerThread | None = None
         self._sweeper: sweeper.LeaseSweeper | None = None
+        self.guard: Guard | None = None
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
     # -- life cycle
-    def open(self) -> migrations.MigrationResult:
-        """Create the data dir, migrate an older database (with a backup first), open everything."""
+    def open(self, *, migrate: bool = True) -> migrations.MigrationResult:
+        """Create the data dir, migrate an older database (with a backup first; not with `migrate` False, for
+        commands that only look), open everything."""
         self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        result = migrations.migrate(self.cfg)
+        if migrate:
+            result = migrate_unless_newer(self.cfg)
+        else:
+            found = migrations.current_revision(self.cfg)
+            result = migrations.MigrationResult(found, found, None)
         if result.changed and result.before is not None:
             log.warning("%s", result.describe())
         self.db = Database(self.cfg.sqlalchemy_url)
@@ -64,20 +71,23 @@ class MediaDeskEngine:
         if self.cfg.backup_every_hours:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
+        self.guard = Guard(self.cfg, self.db, self.store, self.queue, self.events)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
         with self._lock:
             if self.db is None:
                 self.open()
-            if reconcile:
+            self.guard.start()
+            if reconcile and self.guard.schema_ok:
                 self.reconcile()
             if workers:
                 self.queue.start_consumer()
                 self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
                 self._sweeper.start()
             if listener:
-                self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed)
+                self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed,
+                                                on_refused=self.guard.on_refused, on_stored=self.guard.on_stored)
                 self.listener = self._bind_listener(self.cfg)
                 self.listener.start()
 
@@ -90,6 +100,8 @@ class MediaDeskEngine:
             if self._sweeper:
                 self._sweeper.stop()
                 self._sweeper = None
+            if self.guard:
+                self.guard.stop()
             if self.queue:
                 self.queue.stop_consumer()
             if self.store:
@@ -100,7 +112,8 @@ class MediaDeskEngine:
     def _bind_listener(self, cfg: Config, port: int | None = None) -> ListenerThread:
         """A listener for `cfg` on `port` (default `cfg.port`), bound but not yet serving; ConfigError if taken."""
         app = WebhookApp(self.writer, app_secret=cfg.app_secret, verify_token=cfg.verify_token,
-                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary)
+                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary,
+                         refusing=self.guard.refusing if self.guard else None)
         return ListenerThread(app, host=cfg.host, port=cfg.port if port is None else port)
 
     # -- applying new settings to the running engine (engine/reconfigure.py)
@@ -138,7 +151,7 @@ class MediaDeskEngine:
                         schedule=self.queue.schedule_download)
 
     def _download(self, media_id: int) -> None:
-        run_download(self._pipeline(), media_id)
+        self.guard.run_download(media_id, lambda: run_download(self._pipeline(), media_id))
 
     def _on_committed(self, results: list[IngestResult]) -> None:
         new = [mid for r in results for mid in r.media_ids]
@@ -222,7 +235,8 @@ class MediaDeskEngine:
     def health_check(self) -> HealthReport:
         running = self.queue is not None and self.queue.workers_alive() > 0
         report = check_health(self.cfg, self.db, self.storage_for, queue_length=self.queue.pending_count(),
-                              workers_alive=self.queue.workers_alive(), workers_expected=running)
+                              workers_alive=self.queue.workers_alive(), workers_expected=running,
+                              extra_findings=self.guard.findings(), schema_ok=self.guard.schema_ok)
         self.events.emit(HealthChanged(ok=report.ok, report=report))
         return report
 
@@ -234,7 +248,7 @@ class MediaDeskEngine:
         except Exception as exc:  # the database itself is the thing being checked here
             db_ok, last = False, None
             log.warning("database check failed: %s", exc)
-        return {
+        out = {
             "status": "ok" if db_ok else "error",
             "database": "ok" if db_ok else "error",
             "queue_length": self.queue.pending_count(),
@@ -242,6 +256,14 @@ class MediaDeskEngine:
             "workers_paused": self.queue.paused,
             "health": last.to_dict() if last else None,
         }
+        if self.guard is not None:
+            guarded = self.guard.summary()
+            out.update(guarded, status=guarded["status"] if db_ok else "error")
+        return out
+
+    def maintenance_state(self) -> MaintenanceState:
+        """Whether the engine takes webhooks and runs downloads now, and if not why (schema, disk full, ...)."""
+        return self.guard.state() if self.guard else MaintenanceState(True, None, "ok", None, None)
 
     def send_test_alert(self) -> list[alerts.AlertDelivery]:
         """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""

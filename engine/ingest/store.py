@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine.db.checkpoint import Checkpointer
 from engine.db.models import Chat, Contact, Workspace, utcnow
-from engine.db.session import Database
+from engine.db.session import Database, WalSync
 from engine.ingest.parse import MessageRecord, ParsedWebhook, StatusRecord
 from engine.media import state as media_state
 
@@ -83,6 +83,9 @@ class WebhookStore:
         self._conn: Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._lock = threading.Lock()
+        url = db.engine.url
+        file_db = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+        self._wal = WalSync(Path(url.database)) if file_db else None
 
     def reset(self) -> None:
         """Close the connection and forget cached ids (a restore, migration or rollback changed the database)."""
@@ -96,6 +99,9 @@ class WebhookStore:
             # A checkpoint (copying the WAL into the database, with an fsync) would otherwise run inside whichever
             # webhook batch crosses the threshold: the listener's worst latencies. A thread of ours does it.
             self._conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+            # Commits write the WAL without syncing it; `sync()` does, so that the listener can sync one batch
+            # off its event loop while it builds the next (see engine.listener.writer).
+            self._conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
             self._checkpointer = Checkpointer(Path(url.database))
             self._checkpointer.start()
 
@@ -108,9 +114,12 @@ class WebhookStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._wal is not None:
+            self._wal.close()
 
-    def store(self, parsed: list[ParsedWebhook]) -> list[IngestResult]:
-        """Store several bodies in one transaction; all or nothing."""
+    def store(self, parsed: list[ParsedWebhook], *, sync: bool = True) -> list[IngestResult]:
+        """Store several bodies in one transaction; all or nothing. Durable on return, unless `sync` is False:
+        then only once `sync()` has returned after it."""
         with self._lock:
             if self._conn is None:
                 self._open()
@@ -118,10 +127,19 @@ class WebhookStore:
             try:
                 with conn.begin():
                     cursor = conn.connection.driver_connection.cursor()
-                    return [self._store_one(conn, cursor, p) for p in parsed]
+                    results = [self._store_one(conn, cursor, p) for p in parsed]
             except Exception:
                 self._reset()  # ids cached inside the rolled-back transaction are gone
                 raise
+        if sync:
+            self.sync()
+        return results
+
+    def sync(self) -> None:
+        """Make every batch committed so far durable (one fdatasync of the WAL). Safe from another thread
+        while `store()` runs; a server database's commits are durable already."""
+        if self._wal is not None:
+            self._wal.sync()
 
     def _store_one(self, conn: Connection, cursor: Any, parsed: ParsedWebhook) -> IngestResult:
         result = IngestResult()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from engine.dbfaults import WriteRefused
 from engine.ingest import parse_webhook
 from engine.listener.writer import GroupCommitWriter
 
@@ -34,12 +35,15 @@ class WebhookApp:
         verify_token: str | None,
         max_body_bytes: int = 1024 * 1024,
         health: Callable[[], dict[str, Any]] | None = None,
+        refusing: Callable[[], WriteRefused | None] | None = None,
     ) -> None:
         self.writer = writer
         self.secret = app_secret.encode() if app_secret else None
         self.verify_token = verify_token
         self.max_body = max_body_bytes
         self.health = health
+        # Asked before each write: a reason to refuse every webhook up front (maintenance), or None.
+        self.refusing = refusing
         if not self.secret:
             log.warning("no app secret is set: webhook signatures are NOT checked")
 
@@ -110,8 +114,16 @@ class WebhookApp:
             # 200 all the same: Meta would otherwise retry a body we can never use, for days.
             log.info("webhook ignored: %s", parsed.ignored)
             return await _answer(send, 200, b'{"ok":true,"stored":0}', _JSON)
+        refused = self.refusing() if self.refusing else None
         try:
+            if refused is not None:
+                raise refused
             result = await self.writer.submit(parsed)
+        except WriteRefused as exc:
+            # A cause that goes away (disk full, schema being migrated): Meta delivers it again later.
+            body = json.dumps({"error": "could not store the webhook now", "reason": exc.reason,
+                               "detail": str(exc)}).encode()
+            return await _answer(send, 503, body, [*_JSON, (b"retry-after", str(exc.retry_after).encode())])
         except Exception:
             # 500 makes Meta deliver it again later: nothing is lost.
             return await _answer(send, 500, b'{"error":"could not store the webhook"}', _JSON)

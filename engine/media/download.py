@@ -24,6 +24,7 @@ import requests
 from engine.config import Config
 from engine.db.models import MediaStatus, utcnow
 from engine.db.session import Database
+from engine.dbfaults import RETRY_UNTIL_GONE, fault_delay, media_fault
 from engine.errors import MediaError, PermanentMediaError, StorageError, TransientMediaError
 from engine.events import EventBus
 from engine.media import graph
@@ -75,7 +76,7 @@ def run_download(p: Pipeline, media_id: int) -> str:
     except MediaError as exc:
         return _failed_attempt(p, states, job, exc)
     except StorageError as exc:
-        return _failed_attempt(p, states, job, TransientMediaError(str(exc), reason=R.STORAGE))
+        return _failed_attempt(p, states, job, media_fault(exc, storage=True))
     except Exception as exc:  # a bug of ours: keep the media retryable and the trace in the log
         log.exception("unexpected error downloading media %s", media_id)
         return _failed_attempt(p, states, job, TransientMediaError(f"internal error: {exc}", reason=R.INTERNAL))
@@ -164,7 +165,8 @@ def _stream(p: Pipeline, states: MediaStates, job: Claim, info: graph.MediaInfo,
             got = f"after {size:,} bytes" if size else "before its first chunk"
             raise TransientMediaError(f"the download broke off {got}: {exc}", reason=R.TRUNCATED) from exc
         except OSError as exc:
-            raise TransientMediaError(f"could not write the file: {exc.strerror or exc}", reason=R.STORAGE) from exc
+            raise media_fault(exc) or TransientMediaError(f"could not write the file: {exc.strerror or exc}",
+                                                          reason=R.STORAGE) from exc
     return size, h.digest(), head
 
 
@@ -182,12 +184,16 @@ def _expired_at_meta(job: Claim) -> bool:
 
 def _failed_attempt(p: Pipeline, states: MediaStates, job: Claim, exc: MediaError) -> str:
     delays = p.cfg.retry_delays
-    if _expired_at_meta(job) and exc.reason in (R.GONE, R.EXPIRED, R.SERVER):
+    if _expired_at_meta(job) and exc.reason in (R.GONE, R.EXPIRED, R.SERVER, *RETRY_UNTIL_GONE):
         exc = PermanentMediaError("expired at Meta: WhatsApp keeps received media for 7 days only",
                                   reason=R.EXPIRED_AT_META)
     message, reason = str(exc), exc.reason
-    if isinstance(exc, TransientMediaError) and job.attempt <= len(delays):
-        delay = delays[job.attempt - 1]
+    # A fault of this machine (disk full, storage or database unavailable) says nothing about the media:
+    # it is retried for as long as Meta keeps the file, not just len(retry_delays) times.
+    if isinstance(exc, TransientMediaError) and (job.attempt <= len(delays) or reason in RETRY_UNTIL_GONE):
+        delay = delays[min(job.attempt, len(delays)) - 1] if delays else 0.0
+        if reason in RETRY_UNTIL_GONE:
+            delay = max(delay, fault_delay(job.attempt))
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)  # the server said when: asking sooner only fails again
         states.reschedule(job, error=message, reason=reason, delay=delay)

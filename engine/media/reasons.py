@@ -28,6 +28,10 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     SERVER = "server"
     INTERNAL = "internal"
+    # Faults of this machine, not of the media: retried for as long as Meta keeps the file (engine.dbfaults).
+    DISK_FULL = "disk_full"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     # The stored file, found bad by `mediadesk verify` or the scrub after WhatsApp stopped keeping it.
     FILE_DAMAGED = "file_damaged"
     FILE_REMOVED = "file_removed"
@@ -88,6 +92,11 @@ _WORDS: dict[FailureReason, tuple[str, str]] = {
     FailureReason.TIMEOUT: ("Network problem: the download timed out", "timed out"),
     FailureReason.SERVER: ("Network problem: WhatsApp's server had an error", "WhatsApp server error"),
     FailureReason.INTERNAL: ("MediaDesk had an internal error (see the log)", "internal error"),
+    FailureReason.DISK_FULL: ("The disk is full: it is fetched again once there is space", "disk full"),
+    FailureReason.STORAGE_UNAVAILABLE: ("The storage is unavailable (disk or S3): it is tried again",
+                                        "storage unavailable"),
+    FailureReason.DATABASE_UNAVAILABLE: ("The database is busy or unavailable: it is tried again",
+                                         "database unavailable"),
     FailureReason.FILE_DAMAGED: ("The stored file is damaged", "stored file damaged"),
     FailureReason.FILE_REMOVED: ("The stored file was removed", "stored file removed"),
     FailureReason.ERROR: ("The download failed", "error"),

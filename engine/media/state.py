@@ -9,6 +9,7 @@
     retried      failed/pending -> pending    Retry: attempts count from 0 again
     left pending processing -> pending        Flush dropped the task
     freed        processing -> pending        its holder is gone, or its lease ran out
+    released     processing -> pending        a known fault (disk full) cut the attempt short unrecorded
     refetched    completed -> pending         its stored file is bad and WhatsApp still has it
     lost         completed -> failed          its stored file is bad and WhatsApp no longer has it
     restored     failed -> completed          a file failed as bad is whole again (put back from a backup)
@@ -213,6 +214,21 @@ class MediaStates:
         for mid in ids:
             self._emit(mid, MediaStatus.PENDING)
         return ids
+
+    def release(self, media_ids: Iterable[int]) -> list[int]:
+        """released: processing media whose attempt a known fault (a full disk, say) cut short before it
+        could be recorded; pending again at once, so the guard's sweep queues them when the fault is gone."""
+        ids = list(media_ids)
+        released: list[int] = []
+        with self.db.session() as s:
+            for i in range(0, len(ids), _CHUNK):
+                released += s.execute(update(ChatMedia).where(ChatMedia.id.in_(ids[i:i + _CHUNK]),
+                                                              ChatMedia.processing_status == MediaStatus.PROCESSING)
+                                      .values(processing_status=MediaStatus.PENDING)
+                                      .returning(ChatMedia.id)).scalars().all()
+        for mid in released:
+            self._emit(mid, MediaStatus.PENDING)
+        return released
 
     # -- recovery
     def held(self) -> list[Held]:

@@ -24,18 +24,21 @@ class LocalStorage:
 
     def temp_dir(self, key: str) -> Path:
         folder = self._resolve(key).parent
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            _make_dirs_durably(folder)
+        except OSError as exc:  # ENOSPC among others: the caller maps the cause (`from exc`) to a reason
+            raise StorageError(f"could not make the folder {folder.name}: {exc.strerror or exc}") from exc
         return folder
 
     def store(self, temp_file: Path, key: str, *, content_type: str) -> StoredFile:
         target = self._resolve(key)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Atomic on one filesystem: never a half file under its name. The file's bytes were fsynced
-            # before; the directory entry is not (a per-file directory fsync cost ~9% of download time).
-            # If a power cut loses the rename, the row was not durably `completed` either in most cases,
-            # and where it was, the health check reports the missing file and Retry fetches it again.
+            _make_dirs_durably(target.parent)
+            # Atomic on one filesystem: never a half file under its name. The file's bytes were synced by the
+            # writer; the rename lives in the directory, which is synced too before the caller commits
+            # `completed`, so a power cut cannot leave a completed row without its file.
             os.replace(temp_file, target)
+            fsync_dir(target.parent)
         except OSError as exc:
             raise StorageError(f"could not save {target.name}: {exc.strerror or exc}") from exc
         return StoredFile(path=key, location=self.location)
@@ -66,3 +69,30 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
         return f"local folder {folder} is writable"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of `folder` (a rename, a new file or folder) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs_durably(folder: Path) -> None:
+    """mkdir -p, syncing the parent of each folder it creates: a file in a new dated folder is only durable
+    if the folder's own entry is. Costs nothing when the folder exists (the usual case)."""
+    if folder.is_dir():
+        return
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:  # another worker made it meanwhile
+            pass
+        fsync_dir(d.parent)

@@ -36,6 +36,8 @@ PUBLIC_API = [
     "HealthChanged",
     "HealthReport",
     "Library",
+    "MaintenanceChanged",
+    "MaintenanceState",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
