@@ -113,9 +113,15 @@ def test_a_full_disk_refuses_with_503_and_everything_completes_when_space_return
     assert "free space in the temp folder" in findings
     waiting = [r for r in media_rows(eng) if r["processing_status"] != "completed"]
     assert waiting, "every media fitted: the disk never filled"
-    assert not [r for r in waiting if r["processing_status"] == "failed"], "a full disk failed media for good"
-    reasons = {json.loads(r["metadata"] or "{}").get("reason") for r in waiting}
-    assert DISK_FULL in reasons
+
+    def disk_full_recorded() -> bool:
+        # A waiting media may not have met the full disk yet (still queued, or its attempt cut short before it
+        # could be recorded): wait until one attempt that met it says so.
+        rows = [r for r in media_rows(eng) if r["processing_status"] != "completed"]
+        assert not [r for r in rows if r["processing_status"] == "failed"], "a full disk failed media for good"
+        return DISK_FULL in {json.loads(r["metadata"] or "{}").get("reason") for r in rows}
+
+    wait_until(disk_full_recorded, timeout=30, what="a download to record that the disk is full")
 
     assert _mount("-o", "remount,size=64m", str(small_disk)).returncode == 0  # space returns
     pending_texts = [b for b, a in zip(texts, answers, strict=True) if a != 200]
