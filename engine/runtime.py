@@ -15,17 +15,19 @@ from typing import Any
 from sqlalchemy import select, update
 
 from engine.config import Config
-from engine.db import backup as backups
 from engine.db import migrate as migrations
+from engine.db.backend import backend_for
 from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
-from engine.errors import ConfigError, DatabaseError, MediaDeskError, StorageError
+from engine.errors import ConfigError, MediaDeskError, StorageError
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
 from engine.health import HealthReport, last_report, run_health_check
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.listener.prometheus import ListenerMetrics
 from engine.media import Pipeline, remove_stale_temp_files, run_download, unfinished_media
 from engine.metrics import Metrics, collect_metrics
+from engine.relay import EventPublisher, make_transport
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import TaskQueue
 
@@ -57,6 +59,8 @@ class MediaDeskEngine:
         self.writer: GroupCommitWriter | None = None
         self.listener: ListenerThread | None = None
         self.last_migration: migrations.MigrationResult | None = None
+        self.listener_metrics: ListenerMetrics | None = None
+        self.relay: EventPublisher | None = None  # this process's status events, out to every other process
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
@@ -78,6 +82,8 @@ class MediaDeskEngine:
         with self._lock:
             if self.db is None:
                 self.open()
+            if self.relay is None:
+                self.relay = EventPublisher(self.events, make_transport(self.cfg)).start()
             if reconcile:
                 self.reconcile()
             if workers:
@@ -95,6 +101,10 @@ class MediaDeskEngine:
             self.writer = None
             if self.queue:
                 self.queue.stop_consumer()
+                self.queue.close()
+            if self.relay:
+                self.relay.stop()
+                self.relay = None
             if self.store:
                 self.store.reset()
             if self.db:
@@ -102,8 +112,11 @@ class MediaDeskEngine:
 
     def _bind_listener(self, cfg: Config, port: int | None = None) -> ListenerThread:
         """A listener for `cfg` on `port` (default `cfg.port`), bound but not yet serving; ConfigError if taken."""
+        if self.listener_metrics is None:  # one set of counters for the engine's life, listener swaps included
+            self.listener_metrics = ListenerMetrics(self.db, queue_length=self.queue.pending_count,
+                                                    workers_alive=self.queue.workers_alive)
         app = WebhookApp(self.writer, app_secret=cfg.app_secret, verify_token=cfg.verify_token,
-                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary)
+                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary, metrics=self.listener_metrics)
         return ListenerThread(app, host=cfg.host, port=cfg.port if port is None else port)
 
     # -- applying new settings to the running engine
@@ -344,7 +357,7 @@ class MediaDeskEngine:
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:
-        return backups.backup_database(self.cfg.db_path, self.cfg.backups_dir, label="manual")
+        return backend_for(self.cfg.sqlalchemy_url).backup(self.cfg.backups_dir, label="manual")
 
     def _maintenance(self, fn):
         was_paused = self.queue.paused if self.queue else True
@@ -369,10 +382,8 @@ class MediaDeskEngine:
         return self._maintenance(lambda: migrations.rollback(self.cfg))
 
     def restore(self, backup_file: Path) -> Path | None:
-        if self.cfg.database_url:
-            raise DatabaseError("restore works on the embedded SQLite database only")
-        return self._maintenance(lambda: backups.restore_database(Path(backup_file), self.cfg.db_path,
-                                                                  self.cfg.backups_dir))
+        backend = backend_for(self.cfg.sqlalchemy_url)
+        return self._maintenance(lambda: backend.restore(Path(backup_file), self.cfg.backups_dir))
 
 
 def _changed(old: Config, new: Config, names: Iterable[str]) -> bool:

@@ -1,4 +1,4 @@
-"""Opening the database: one SQLAlchemy engine per data dir, SQLite tuned for a desktop writer."""
+"""Opening the database: one SQLAlchemy engine per data dir; what each database needs comes from its backend."""
 
 from __future__ import annotations
 
@@ -11,33 +11,22 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.db.backend import Backend, backend_for
 from engine.errors import DatabaseError
-
-BUSY_TIMEOUT_MS = 15_000
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets the console read while the listener and workers write; NORMAL sync is durable
-    # across application crashes (kill -9), which is the failure a desktop sees.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """A SQLAlchemy engine; SQLite connections get WAL, foreign keys and a busy timeout."""
-    is_sqlite = url.startswith("sqlite")
-    if is_sqlite:
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
+    """A SQLAlchemy engine set up by the URL's backend (SQLite: WAL, foreign keys, busy timeout)."""
+    backend = backend_for(url)
+    for key, value in backend.engine_options().items():
+        kwargs.setdefault(key, value)
     try:
-        engine = create_engine(url, **kwargs)
+        engine = create_engine(backend.sqlalchemy_url, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(f"the database driver for {backend.display} is not installed: {exc}") from exc
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot open database {url}: {exc}") from exc
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
+        raise DatabaseError(f"cannot open database {backend.display}: {exc}") from exc
+    event.listen(engine, "connect", backend.on_connect)
     return engine
 
 
@@ -46,6 +35,7 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self.backend: Backend = backend_for(url)
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
