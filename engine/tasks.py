@@ -94,6 +94,7 @@ class TaskQueue:
         self.periodic_lease = backend_for(cfg.sqlalchemy_url).lease("periodic")
         self._gate = _Gate()
         self._consumer: Consumer | None = None
+        self._wakeups = None  # other processes' enqueues wake our idle workers (PostgreSQL)
 
         @self.huey.task(priority=MEDIA_PRIORITY, name="download_media")
         def download_media(media_id: int) -> None:
@@ -146,6 +147,7 @@ class TaskQueue:
             check_worker_health=False,
         )
         self._consumer.start()
+        self._wakeups = backend_for(self.cfg.sqlalchemy_url).watch_queue(self.huey, self._gate.notify)
         log.info("download workers started: %d threads", workers or self.cfg.workers)
 
     def stop_consumer(self, timeout: float = 30.0) -> None:
@@ -153,6 +155,9 @@ class TaskQueue:
         consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
+        if self._wakeups is not None:
+            self._wakeups.stop()
+            self._wakeups = None
         consumer.stop_flag.set()  # first: a paused worker sees it (every 0.2 s) and leaves without a task
         self._gate.notify()  # idle workers wake now rather than at the end of their poll
         consumer.shutdown_timeout = timeout

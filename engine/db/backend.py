@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,10 @@ class Backend:
 
     def lease(self, name: str) -> Lease:
         raise NotImplementedError
+
+    def watch_queue(self, huey: Huey, wake: Callable[[], None]) -> _QueueWakeups | None:
+        """Call `wake()` whenever any process enqueues a task (None: in-process wake-ups are all there is)."""
+        return None
 
     def event_transport(self, cfg: Config) -> Transport:
         raise NotImplementedError
@@ -342,6 +347,37 @@ class _AdvisoryLease(Lease):
             self._drop()
 
 
+class _QueueWakeups:
+    """LISTENs on PostgresHuey's channel so that idle workers wake when another process enqueues. The workers
+    themselves dequeue without blocking: a worker blocked in LISTEN would take a task after a pause."""
+
+    def __init__(self, dsn: str, channel: str, wake: Callable[[], None]) -> None:
+        self.dsn = dsn
+        self.channel = channel
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mediadesk-queue-wakeups", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                    conn.execute('listen "{}"'.format(self.channel.replace('"', '""')))
+                    while not self._stop.is_set():
+                        if list(conn.notifies(timeout=0.5, stop_after=1)):
+                            self.wake()
+            except psycopg.Error as exc:  # the server restarted: workers still poll meanwhile
+                log.debug("queue wake-ups interrupted: %s", exc)
+                self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
     placeholder = "%s"
@@ -413,9 +449,12 @@ class PostgresBackend(Backend):
     def make_huey(self, cfg: Config, name: str) -> Huey:
         from huey import PostgresHuey
 
-        # Priorities are honoured (downloads before housekeeping); LISTEN/NOTIFY wakes idle workers at once,
-        # `FOR UPDATE SKIP LOCKED` hands each task to exactly one worker of whichever process.
-        return PostgresHuey(name, dsn=self.dsn, results=False, connect_timeout=CONNECT_TIMEOUT_S)
+        # Priorities are honoured (downloads before housekeeping), `FOR UPDATE SKIP LOCKED` hands each task to
+        # exactly one worker of whichever process; `watch_queue` wakes idle workers on its NOTIFY.
+        return PostgresHuey(name, dsn=self.dsn, results=False, blocking=False, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def watch_queue(self, huey: Huey, wake: Callable[[], None]) -> _QueueWakeups | None:
+        return _QueueWakeups(self.dsn, huey.storage.channel, wake)
 
     def lease(self, name: str) -> Lease:
         # Advisory lock keys are 64-bit integers: a stable one from the name (Python's hash() is salted).

@@ -1,10 +1,11 @@
 """The models and the migrations never drift: a database migrated to head is what the models describe.
 
-This is `alembic check` as a test (it runs in CI with the rest of the suite).
+This is `alembic check` as a test (it runs in CI with the rest of the suite), on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -13,6 +14,7 @@ from engine.db import Base, Database
 from engine.db.migrate import migrate
 
 
+@pytest.mark.both_backends
 def test_head_schema_matches_the_models(config: Config) -> None:
     migrate(config)
     db = Database(config.sqlalchemy_url)
