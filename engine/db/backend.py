@@ -402,8 +402,14 @@ class PostgresBackend(Backend):
             return f"PostgreSQL at {where} has no user {self.url.username!r}"
         if re.search(r"database \"[^\"]+\" does not exist", text):
             return f"PostgreSQL at {where} has no database {self.url.database!r} (create it first)"
-        if "Connection refused" in text or "could not connect" in text or "timeout expired" in text:
-            return f"cannot reach PostgreSQL at {where}: is the server running? ({text[:160]})"
+        if "Connection refused" in text:
+            return f"cannot reach PostgreSQL at {where}: connection refused (is the server running?)"
+        if "timeout expired" in text:
+            return f"cannot reach PostgreSQL at {where}: no answer within {CONNECT_TIMEOUT_S} s"
+        if "translate host name" in text or "Name or service not known" in text:
+            return f"cannot reach PostgreSQL: unknown host {self.url.host!r}"
+        if "could not connect" in text or "connection failed" in text:
+            return f"cannot reach PostgreSQL at {where}: {text[:200]}"
         return f"PostgreSQL at {where}: {text[:300]}"
 
     def insert(self, table: Any) -> Any:

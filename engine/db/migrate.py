@@ -98,7 +98,7 @@ def migrate(cfg: Config) -> MigrationResult:
         command.upgrade(ac, "head")
     except SQLAlchemyError as exc:
         why = backend_for(cfg.sqlalchemy_url).explain(exc)
-        raise DatabaseError(f"migration failed ({why}); the backup is at {backup}") from exc
+        raise DatabaseError(f"migration failed ({why})" + (f"; the backup is at {backup}" if backup else "")) from exc
     after = current_revision(cfg)
     log.info("database migrated from %s to %s", before, after)
     return MigrationResult(before, after, backup)
@@ -114,7 +114,7 @@ def rollback(cfg: Config) -> MigrationResult:
         command.downgrade(alembic_config(cfg), "-1")
     except SQLAlchemyError as exc:
         why = backend_for(cfg.sqlalchemy_url).explain(exc)
-        raise DatabaseError(f"rollback failed ({why}); the backup is at {backup}") from exc
+        raise DatabaseError(f"rollback failed ({why})" + (f"; the backup is at {backup}" if backup else "")) from exc
     after = current_revision(cfg)
     log.info("database rolled back from %s to %s", before, after)
     return MigrationResult(before, after, backup)
