@@ -460,6 +460,10 @@ class PostgresBackend(Backend):
         return PostgresHuey(name, dsn=self.dsn, results=False, blocking=False, connect_timeout=CONNECT_TIMEOUT_S)
 
     def watch_queue(self, huey: Huey, wake: Callable[[], None]) -> _QueueWakeups | None:
+        from huey.storage import PostgresStorage
+
+        if not isinstance(huey.storage, PostgresStorage):
+            return None  # the queue is in Redis: its workers block on it and wake by themselves
         return _QueueWakeups(self.dsn, huey.storage.channel, wake)
 
     def lease(self, name: str) -> Lease:
