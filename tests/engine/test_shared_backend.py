@@ -26,7 +26,7 @@ from engine.db.backend import PostgresBackend, SqliteBackend, backend_for, norma
 from engine.db.migrate import migrate
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, media_message, text_message
-from engine.tasks import HOUSEKEEPING_PRIORITY, MEDIA_PRIORITY, make_huey
+from engine.tasks import HOUSEKEEPING_PRIORITY, MEDIA_PRIORITY, TaskQueue, make_huey
 
 pytestmark = pytest.mark.both_backends
 
@@ -226,3 +226,23 @@ def test_backup_and_restore_round_trip(config: Config, tmp_path: Path) -> None:
         assert r.messages == 1
     finally:
         eng.stop()
+
+
+def test_only_the_lease_holder_schedules_the_periodic_health_check(config: Config) -> None:
+    migrate(config)
+    calls: list[str] = []
+    cfg = config.with_changes(health_every_min=1)  # due every minute: each scheduler's first pass finds it due
+    queues = [TaskQueue(cfg, download=lambda mid: None, health_check=lambda name=name: calls.append(name))
+              for name in ("first", "second")]
+    queues[0].huey.flush()
+    try:
+        for q in queues:
+            q.start_consumer(workers=1)
+        wait_until(lambda: calls, timeout=10, what="the periodic health check to run once")
+        time.sleep(2.5)  # both schedulers have passed their first periodic check by now
+        assert len(calls) == 1
+        assert queues[0].periodic_lease.held() != queues[1].periodic_lease.held()
+    finally:
+        for q in queues:
+            q.stop_consumer(timeout=5)
+            q.close()
