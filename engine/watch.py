@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.config import Config
@@ -60,10 +60,11 @@ def watch_events(cfg: Config, out: TextIO, *, as_json: bool, stop: threading.Eve
     db = Database(cfg.sqlalchemy_url)
     try:
         try:
-            with db.engine.connect() as conn:
-                conn.execute(text("select 1"))
+            ready = db.backend.exists() and inspect(db.engine).has_table("chat_media")
         except SQLAlchemyError as exc:
             raise DatabaseError(db.backend.explain(exc)) from exc
+        if not ready:
+            raise DatabaseError(f"there is no MediaDesk database at {db.backend.display} yet: run `mediadesk migrate`")
         graph_ids = _GraphIds(db)
         lock = threading.Lock()
 
