@@ -246,3 +246,15 @@ def test_only_the_lease_holder_schedules_the_periodic_health_check(config: Confi
         for q in queues:
             q.stop_consumer(timeout=5)
             q.close()
+
+
+def test_a_refused_password_is_one_clear_line(tmp_path: Path, postgres_server) -> None:
+    postgres_server.add_password_user("pw_user", "right")
+    url = postgres_server.url("postgres", user="pw_user:wrong")
+    env = {**os.environ, "MEDIADESK_DATABASE_URL": url, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    for args in (["migrate"], ["stats"], ["events"]):
+        r = subprocess.run([str(MEDIADESK_BIN), *args, "--data-dir", str(tmp_path / "data")], env=env,
+                           capture_output=True, text=True, timeout=60)
+        errors = [x for x in r.stderr.splitlines() if x.startswith("mediadesk: ")]
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(errors) == 1, (args, r.stderr)
+        assert "refused the password for user 'pw_user'" in errors[0] and "wrong" not in errors[0]

@@ -106,6 +106,16 @@ class PostgresServer:
         with psycopg.connect(self.url(db), autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql)
 
+    def add_password_user(self, user: str, password: str) -> None:
+        """A role that must give its password (the cluster trusts everyone else on loopback)."""
+        self.execute(f"drop role if exists \"{user}\"")
+        self.execute(f"create role \"{user}\" login password '{password}'")
+        hba = self.data / "pg_hba.conf"
+        line = f"host all {user} 127.0.0.1/32 scram-sha-256\n"
+        if line not in hba.read_text():
+            hba.write_text(line + hba.read_text())  # the first matching line wins
+            self.execute("select pg_reload_conf()")
+
     def create_database(self, prefix: str = "t") -> str:
         """A new empty database; returns its URL."""
         name = f"{prefix}_{os.getpid()}_{next(self._names)}"
