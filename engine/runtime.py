@@ -114,7 +114,8 @@ class MediaDeskEngine:
         """A listener for `cfg` on `port` (default `cfg.port`), bound but not yet serving; ConfigError if taken."""
         if self.listener_metrics is None:  # one set of counters for the engine's life, listener swaps included
             self.listener_metrics = ListenerMetrics(self.db, queue_length=self.queue.pending_count,
-                                                    workers_alive=self.queue.workers_alive)
+                                                    workers_alive=self.queue.workers_alive_everywhere,
+                                                    process_workers=self.queue.workers_alive)
         app = WebhookApp(self.writer, app_secret=cfg.app_secret, verify_token=cfg.verify_token,
                          max_body_bytes=cfg.max_body_bytes, health=self.health_summary, metrics=self.listener_metrics)
         return ListenerThread(app, host=cfg.host, port=cfg.port if port is None else port)

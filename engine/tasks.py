@@ -20,6 +20,8 @@ from huey.consumer import Consumer, Scheduler, Worker
 from engine.config import Config
 from engine.db.backend import Lease, backend_for
 from engine.errors import DatabaseError
+from engine.heartbeat import WorkerHeartbeat
+from engine.heartbeat import workers_alive as workers_alive_by_heartbeat
 
 log = logging.getLogger(__name__)
 MEDIA_PRIORITY = 100  # downloads go ahead of housekeeping
@@ -95,6 +97,7 @@ class TaskQueue:
         self._gate = _Gate()
         self._consumer: Consumer | None = None
         self._wakeups = None  # other processes' enqueues wake our idle workers (PostgreSQL)
+        self._heartbeat: WorkerHeartbeat | None = None  # our workers, counted by every process on the queue
 
         @self.huey.task(priority=MEDIA_PRIORITY, name="download_media")
         def download_media(media_id: int) -> None:
@@ -148,6 +151,7 @@ class TaskQueue:
         )
         self._consumer.start()
         self._wakeups = backend_for(self.cfg.sqlalchemy_url).watch_queue(self.huey, self._gate.notify)
+        self._heartbeat = WorkerHeartbeat(self.huey, self.workers_alive).start()
         log.info("download workers started: %d threads", workers or self.cfg.workers)
 
     def stop_consumer(self, timeout: float = 30.0) -> None:
@@ -158,6 +162,9 @@ class TaskQueue:
         if self._wakeups is not None:
             self._wakeups.stop()
             self._wakeups = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         consumer.stop_flag.set()  # first: a paused worker sees it (every 0.2 s) and leaves without a task
         self._gate.notify()  # idle workers wake now rather than at the end of their poll
         consumer.shutdown_timeout = timeout
@@ -169,6 +176,10 @@ class TaskQueue:
         close = getattr(self.huey.storage, "close", None)
         if close is not None:
             close()
+
+    def workers_alive_everywhere(self) -> int:
+        """Download worker threads alive in every process sharing this queue (by their heartbeats)."""
+        return workers_alive_by_heartbeat(self.huey)
 
     def workers_alive(self) -> int:
         if self._consumer is None:

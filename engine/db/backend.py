@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -21,7 +22,8 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +160,20 @@ class Backend:
     def lease(self, name: str) -> Lease:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def exclusive(self, name: str, *, timeout: float = 300.0) -> Iterator[None]:
+        """Run the block in one process at a time (processes starting together all migrate, say)."""
+        lease = self.lease(name)
+        deadline = time.monotonic() + timeout
+        while not lease.held():
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"another MediaDesk process has held the {name} lock for {timeout:.0f} s")
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            lease.release()
+
     def watch_queue(self, huey: Huey, wake: Callable[[], None]) -> _QueueWakeups | None:
         """Call `wake()` whenever any process enqueues a task (None: in-process wake-ups are all there is)."""
         return None
@@ -199,6 +215,14 @@ class _FileLease(Lease):
             if self._fh is not None:
                 self._fh.close()  # closing drops the flock
                 self._fh = None
+
+
+class _OwnLease(Lease):
+    def held(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
 
 
 class SqliteBackend(Backend):
@@ -291,8 +315,9 @@ class SqliteBackend(Backend):
         return SqliteHuey(name, filename=str(cfg.queue_path), results=False, timeout=15)
 
     def lease(self, name: str) -> Lease:
-        base = self.path if self.path is not None else Path(os.getcwd()) / "mediadesk"
-        return _FileLease(base.with_name(f"{base.name}.{name}.lock"))
+        if self.path is None:
+            return _OwnLease()  # an in-memory database has one process by definition
+        return _FileLease(self.path.with_name(f"{self.path.name}.{name}.lock"))
 
     def event_transport(self, cfg: Config) -> Transport:
         from engine.relay import ChangePoll
@@ -453,11 +478,10 @@ class PostgresBackend(Backend):
         return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:00')
 
     def make_huey(self, cfg: Config, name: str) -> Huey:
-        from huey import PostgresHuey
-
         # Priorities are honoured (downloads before housekeeping), `FOR UPDATE SKIP LOCKED` hands each task to
         # exactly one worker of whichever process; `watch_queue` wakes idle workers on its NOTIFY.
-        return PostgresHuey(name, dsn=self.dsn, results=False, blocking=False, connect_timeout=CONNECT_TIMEOUT_S)
+        return _postgres_huey_class()(name, dsn=self.dsn, results=False, blocking=False,
+                                      connect_timeout=CONNECT_TIMEOUT_S)
 
     def watch_queue(self, huey: Huey, wake: Callable[[], None]) -> _QueueWakeups | None:
         from huey.storage import PostgresStorage
@@ -476,6 +500,26 @@ class PostgresBackend(Backend):
         from engine.relay import PostgresNotify
 
         return PostgresNotify(self.dsn)
+
+
+_QUEUE_DDL_LOCK = 0x4D44_0000_0001
+
+
+@functools.cache
+def _postgres_huey_class() -> type[Huey]:
+    from huey import PostgresHuey
+    from huey.storage import PostgresStorage
+
+    class _Storage(PostgresStorage):
+        def initialize_schema(self) -> None:
+            # Processes starting together each create the queue's tables; PostgreSQL's CREATE TABLE IF NOT EXISTS
+            # is not safe against a concurrent one (a duplicate key in pg_type): one at a time.
+            with self.db(commit=True, close=True) as curs:
+                curs.execute("select pg_advisory_xact_lock(%s)", (_QUEUE_DDL_LOCK,))
+                for sql in self.ddl:
+                    curs.execute(sql)
+
+    return type("MediaDeskPostgresHuey", (PostgresHuey,), {"storage_class": _Storage})
 
 
 def _pg_tool(name: str) -> str:

@@ -84,8 +84,18 @@ def _backup_if_any(cfg: Config, label: str, revision: str | None) -> Path | None
 
 
 def migrate(cfg: Config) -> MigrationResult:
-    """Upgrade to head, backing up first; a no-op (and no backup) when already at head."""
+    """Upgrade to head, backing up first; a no-op (and no backup) when already at head.
+
+    Processes that start together on one database (listeners and workers) take turns: the first migrates,
+    the others find the database at head."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    if current_revision(cfg) == head_revision(cfg):
+        return MigrationResult(head_revision(cfg), head_revision(cfg), None)  # the common case: no lock to take
+    with backend_for(cfg.sqlalchemy_url).exclusive("migrate"):
+        return _migrate(cfg)
+
+
+def _migrate(cfg: Config) -> MigrationResult:
     before = current_revision(cfg)
     head = head_revision(cfg)
     if before == head:

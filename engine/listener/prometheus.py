@@ -1,9 +1,9 @@
 """`GET /metrics` in Prometheus' text format: what this listener received and refused, and the shared state.
 
 Webhook counters are this process's (Prometheus sums them over listeners). Media by status, the download
-duration histogram and the queue length are read from the shared database and queue at each scrape, so any
-listener tells the whole deployment's story, whichever process did the downloading; workers alive are this
-process's threads.
+duration histogram, the queue length and the workers alive (by their heartbeats) are read from the shared
+database and queue at each scrape, so any listener tells the whole deployment's story, whichever process did
+the downloading.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ DOWNLOAD_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 class _SharedState(Collector):
     def __init__(self, db: Database, queue_length: Callable[[], int] | None,
-                 workers_alive: Callable[[], int] | None) -> None:
+                 workers_alive: Callable[[], int] | None, process_workers: Callable[[], int] | None) -> None:
         self.db = db
         self.queue_length = queue_length
         self.workers_alive = workers_alive
+        self.process_workers = process_workers
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("mediadesk_database_up", "1 when the database answered this scrape")
@@ -42,17 +43,22 @@ class _SharedState(Collector):
             log.warning("metrics: the database did not answer: %s", self.db.backend.explain(exc))
             up.add_metric([], 0)
         yield up
-        if self.queue_length is not None:
+        for name, doc, read in (
+            ("mediadesk_queue_length", "download and housekeeping tasks waiting", self.queue_length),
+            ("mediadesk_workers_alive", "download worker threads alive in every process on the queue",
+             self.workers_alive),
+        ):
+            if read is None:
+                continue
             try:
-                length = self.queue_length()
+                value = read()
             except Exception as exc:  # the queue's server is down: the other metrics still count
                 log.warning("metrics: the queue did not answer: %s", exc)
             else:
-                yield GaugeMetricFamily("mediadesk_queue_length", "download and housekeeping tasks waiting",
-                                        value=length)
-        if self.workers_alive is not None:
-            yield GaugeMetricFamily("mediadesk_workers_alive", "download worker threads alive in this process",
-                                    value=self.workers_alive())
+                yield GaugeMetricFamily(name, doc, value=value)
+        if self.process_workers is not None:
+            yield GaugeMetricFamily("mediadesk_process_workers_alive", "download worker threads alive in this process",
+                                    value=self.process_workers())
 
     def _from_database(self) -> Iterator[Metric]:
         seconds = self.db.backend.seconds_between(MediaAttempt.started_at, MediaAttempt.finished_at)
@@ -78,13 +84,14 @@ class ListenerMetrics:
     """One registry per listener (several engines may live in one process, in tests and the console)."""
 
     def __init__(self, db: Database | None = None, *, queue_length: Callable[[], int] | None = None,
-                 workers_alive: Callable[[], int] | None = None) -> None:
+                 workers_alive: Callable[[], int] | None = None,
+                 process_workers: Callable[[], int] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.received = Counter("mediadesk_webhooks_received", "webhook POSTs received", registry=self.registry)
         self.refused = Counter("mediadesk_webhooks_refused", "webhook POSTs refused, by reason", ["reason"],
                                registry=self.registry)
         if db is not None:
-            self.registry.register(_SharedState(db, queue_length, workers_alive))
+            self.registry.register(_SharedState(db, queue_length, workers_alive, process_workers))
 
     def refuse(self, reason: str) -> None:
         self.refused.labels(reason).inc()

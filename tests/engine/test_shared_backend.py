@@ -52,6 +52,26 @@ def test_plain_postgresql_urls_mean_psycopg_3() -> None:
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+def test_processes_starting_together_migrate_and_create_the_queue_once(config: Config) -> None:
+    errors: list[BaseException] = []
+    results = []
+
+    def start() -> None:  # what each of several `serve`/`worker` processes does first, on an empty database
+        try:
+            results.append(migrate(config))
+            make_huey(config)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.changed for r in results) == 1  # one migrated, the others found it at head
+
+
 def test_downloads_go_ahead_of_housekeeping(config: Config) -> None:
     huey = make_huey(config)
     huey.flush()
@@ -136,6 +156,7 @@ def test_metrics_speak_prometheus(config: Config, start_engine: Callable[..., Me
     assert samples['mediadesk_media{status="pending"}'] == 1
     assert samples["mediadesk_queue_length"] == 1
     assert samples["mediadesk_workers_alive"] == 0
+    assert samples["mediadesk_process_workers_alive"] == 0
     assert samples["mediadesk_database_up"] == 1
     assert samples['mediadesk_download_duration_seconds_bucket{le="+Inf"}'] == 0
 
@@ -258,3 +279,21 @@ def test_a_refused_password_is_one_clear_line(tmp_path: Path, postgres_server) -
         errors = [x for x in r.stderr.splitlines() if x.startswith("mediadesk: ")]
         assert r.returncode == 2 and "Traceback" not in r.stderr and len(errors) == 1, (args, r.stderr)
         assert "refused the password for user 'pw_user'" in errors[0] and "wrong" not in errors[0]
+
+
+def test_metrics_count_the_workers_of_every_process_on_the_queue(
+        config: Config, start_engine: Callable[..., MediaDeskEngine]) -> None:
+    listener = start_engine(config, workers=False)
+    worker = TaskQueue(config, download=lambda mid: None)  # a `mediadesk worker` elsewhere: no HTTP port of its own
+    worker.start_consumer(workers=3)
+    try:
+        def sample(name: str) -> float | None:
+            text = requests.get(f"{listener_url(listener)}/metrics", timeout=10).text
+            return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(name + " ")), None)
+
+        wait_until(lambda: sample("mediadesk_workers_alive") == 3, timeout=10, what="the worker's heartbeat")
+        assert sample("mediadesk_process_workers_alive") == 0
+    finally:
+        worker.stop_consumer(timeout=5)
+        worker.close()
+    wait_until(lambda: sample("mediadesk_workers_alive") == 0, timeout=5, what="a stopped worker to leave the count")
