@@ -200,8 +200,12 @@ class _FileLease(Lease):
                 import fcntl
             except ImportError:  # Windows: one desktop engine per data folder, which is the holder
                 return True
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lease is held
+            try:
+                fh = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lease is held
+            except OSError as exc:  # no such folder, no permission: waiting will not help
+                if not self.path.parent.is_dir():
+                    raise DatabaseError(f"the database's folder {self.path.parent} does not exist") from exc
+                raise DatabaseError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from exc
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
