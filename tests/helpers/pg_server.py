@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,14 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-if __name__ == "__main__":  # a cluster for trying things by hand: prints its URL, runs until Ctrl-C
+if __name__ == "__main__":  # a cluster for trying things by hand: prints its URL, runs until Ctrl-C or SIGTERM
+    stop = threading.Event()
+    # A background job of a script ignores SIGINT: SIGTERM must stop the cluster too, not orphan it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     server = PostgresServer().start()
     print(server.url(), flush=True)
     try:
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
     finally:
         server.stop()
