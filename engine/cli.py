@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from engine.about import PROCESS_START, version
 from engine.config import Config, load_config
 from engine.errors import MediaDeskError
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "connect": "connect a WhatsApp number: check it, subscribe the listener's address, name its workspace",
         "verify": "re-hash the stored files; damaged or missing ones are fetched again",
         "export": "write one contact's chat as an HTML page with its media files",
+        "events": "print every media status change, from any process on this backend, until stopped",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -72,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     subs["worker"].add_argument("--workers", type=int, help="worker threads (default 4)")
     subs["serve"].add_argument("--workers", type=int, help="worker threads (default 4)")
     subs["backup"].add_argument("--list", action="store_true", help="list the backups (when, why, size)")
+    subs["serve"].add_argument("--no-workers", action="store_true",
+                               help="listener only: `mediadesk worker`s on the shared backend download")
+    subs["events"].add_argument("--json", action="store_true", help="one JSON object a line")
     subs["restore"].add_argument("file", type=Path)
     subs["replay"].add_argument("files", type=Path, nargs="+")
     g = subs["retry"].add_mutually_exclusive_group(required=True)
@@ -115,7 +121,8 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, *, listener: bool = True) -
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    engine.start(listener=listener, workers=True, reconcile=listener)
+    # Every process reconciles: a worker started in place of a killed one frees what that one held.
+    engine.start(listener=listener, workers=not getattr(args, "no_workers", False), reconcile=True)
     if listener:
         log.info("MediaDesk serving on %s/webhook (data in %s)", engine.listener.address, cfg.data_dir)
     else:
@@ -130,8 +137,8 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, *, listener: bool = True) -
 
 
 def cmd_maintenance(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.db import backup as backups
     from engine.db import migrate as migrations
+    from engine.db.backend import backend_for
     from engine.logs import setup_logging
 
     setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
@@ -145,9 +152,9 @@ def cmd_maintenance(args: argparse.Namespace, cfg: Config) -> int:
 
         print(format_backups(cfg))
     elif args.command == "backup":
-        print(f"backup written to {backups.backup_database(cfg.db_path, cfg.backups_dir)}")
+        print(f"backup written to {backend_for(cfg.sqlalchemy_url).backup(cfg.backups_dir)}")
     elif args.command == "restore":
-        safety = backups.restore_database(args.file, cfg.db_path, cfg.backups_dir)
+        safety = backend_for(cfg.sqlalchemy_url).restore(args.file, cfg.backups_dir)
         print(f"database restored from {args.file}" + (f" (previous one saved to {safety})" if safety else ""))
     return 0
 
@@ -231,6 +238,18 @@ def cmd_connect(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.logs import setup_logging
+    from engine.watch import watch_events
+
+    setup_logging(cfg.logs_dir, verbose=args.verbose, stderr=args.verbose)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watch_events(cfg, sys.stdout, as_json=args.json, stop=stop)
+    return 0
+
+
 ConsoleStart = Callable[..., int]  # (cfg, *, demo, screenshot, process_start, verbose) -> exit code
 
 
@@ -255,9 +274,16 @@ def main(argv: list[str] | None = None, *, console: ConsoleStart | None = None) 
             return cmd_engine(args, cfg)
         if command == "connect":
             return cmd_connect(args, cfg)
+        if command == "events":
+            return cmd_events(args, cfg)
         return cmd_gui(args, cfg, console)
     except MediaDeskError as exc:
         print(f"mediadesk: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # the database went away mid-command: what it said, in one line
+        from engine.db.backend import backend_for
+
+        print(f"mediadesk: {backend_for(cfg.sqlalchemy_url).explain(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import func, select
 
 from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
@@ -54,24 +54,26 @@ def _histogram(values: list[float], bins: int = 20) -> list[tuple[float, float, 
 
 
 def collect_metrics(db: Database, *, recent: int = 2000, window: int = 50_000) -> Metrics:
-    """Compute every metric in four queries. Aggregation stays in SQLite and only numbers and text come back
+    """Compute every metric in four queries. Aggregation stays in the database and only numbers and text come back
     (no per-row datetime parsing): the charts ask for this every few seconds, off the GUI thread but under the GIL."""
-    seconds = (func.julianday(ChatMedia.processed_at) - func.julianday(ChatMedia.created_at)) * 86400.0
+    backend = db.backend
+    seconds = backend.seconds_between(ChatMedia.created_at, ChatMedia.processed_at)
     completed_rows = (ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.processed_at.is_not(None))
-    minute = func.strftime("%Y-%m-%dT%H:%M:00", ChatMedia.processed_at)
+    minute = backend.minute_text(ChatMedia.processed_at)
+    reason = ChatMedia.meta["reason"].as_string()
     hour_ago = utcnow() - timedelta(hours=1)
     with db.session() as s:
         counts = dict(s.execute(select(ChatMedia.processing_status, func.count()).group_by(
             ChatMedia.processing_status)).all())
         # One scan, newest first: the durations of the last `window` and the times of the last `recent` of them.
-        newest = s.execute(select(type_coerce(ChatMedia.processed_at, String), seconds).where(*completed_rows)
+        newest = s.execute(select(backend.timestamp_text(ChatMedia.processed_at), seconds).where(*completed_rows)
                            .order_by(ChatMedia.processed_at.desc()).limit(window)).all()
         per_minute = s.execute(select(minute, func.count()).where(*completed_rows, ChatMedia.processed_at >= hour_ago)
                                .group_by(minute).order_by(minute)).all()
         reasons = s.execute(
-            select(func.json_extract(ChatMedia.meta, "$.reason"), func.count())
+            select(reason, func.count())
             .where(ChatMedia.processing_status == MediaStatus.FAILED)
-            .group_by(func.json_extract(ChatMedia.meta, "$.reason"))
+            .group_by(reason)
         ).all()
     durations = sorted(max(0.0, float(d)) for _, d in newest if d is not None)
     status_counts = {st.value: int(counts.get(st.value, 0)) for st in MediaStatus}

@@ -14,21 +14,23 @@ from typing import Any
 import engine.reconfigure as reconfiguring
 from engine import alerts, backup_schedule
 from engine.config import Config
-from engine.db import backup as backups
 from engine.db import migrate as migrations
+from engine.db.backend import backend_for
 from engine.db.session import Database
-from engine.errors import DatabaseError, StorageError
+from engine.errors import StorageError
 from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.listener.prometheus import ListenerMetrics
 from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import Metrics, collect_metrics
 from engine.monitoring import check_health
+from engine.relay import EventPublisher, make_transport
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import HOUSEKEEPING_PRIORITY, TaskQueue
 
@@ -49,6 +51,8 @@ class MediaDeskEngine:
         self.listener: ListenerThread | None = None
         self._sweeper: sweeper.LeaseSweeper | None = None
         self.guard: Guard | None = None
+        self.listener_metrics: ListenerMetrics | None = None
+        self.relay: EventPublisher | None = None  # this process's status events, out to every other process
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
@@ -79,6 +83,8 @@ class MediaDeskEngine:
             if self.db is None:
                 self.open()
             self.guard.start()
+            if self.relay is None:
+                self.relay = EventPublisher(self.events, make_transport(self.cfg)).start()
             if reconcile and self.guard.schema_ok:
                 self.reconcile()
             if workers:
@@ -104,6 +110,10 @@ class MediaDeskEngine:
                 self.guard.stop()
             if self.queue:
                 self.queue.stop_consumer()
+                self.queue.close()
+            if self.relay:
+                self.relay.stop()
+                self.relay = None
             if self.store:
                 self.store.reset()
             if self.db:
@@ -111,8 +121,12 @@ class MediaDeskEngine:
 
     def _bind_listener(self, cfg: Config, port: int | None = None) -> ListenerThread:
         """A listener for `cfg` on `port` (default `cfg.port`), bound but not yet serving; ConfigError if taken."""
+        if self.listener_metrics is None:  # one set of counters for the engine's life, listener swaps included
+            self.listener_metrics = ListenerMetrics(self.db, queue_length=self.queue.pending_count,
+                                                    workers_alive=self.queue.workers_alive_everywhere,
+                                                    process_workers=self.queue.workers_alive)
         app = WebhookApp(self.writer, app_secret=cfg.app_secret, verify_token=cfg.verify_token,
-                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary,
+                         max_body_bytes=cfg.max_body_bytes, health=self.health_summary, metrics=self.listener_metrics,
                          refusing=self.guard.refusing if self.guard else None)
         return ListenerThread(app, host=cfg.host, port=cfg.port if port is None else port)
 
@@ -285,7 +299,7 @@ class MediaDeskEngine:
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:
-        return backups.backup_database(self.cfg.db_path, self.cfg.backups_dir, label="manual")
+        return backend_for(self.cfg.sqlalchemy_url).backup(self.cfg.backups_dir, label="manual")
 
     def backups(self) -> list[backup_schedule.BackupInfo]:
         """Every backup, newest first: when, why, how big. Empty when the database is not SQLite."""
@@ -321,8 +335,6 @@ class MediaDeskEngine:
         return self._maintenance(lambda: migrations.rollback(self.cfg))
 
     def restore(self, backup_file: Path) -> Path | None:
-        if self.cfg.database_url:
-            raise DatabaseError("restore works on the embedded SQLite database only")
-        return self._maintenance(lambda: backups.restore_database(Path(backup_file), self.cfg.db_path,
-                                                                  self.cfg.backups_dir))
+        backend = backend_for(self.cfg.sqlalchemy_url)
+        return self._maintenance(lambda: backend.restore(Path(backup_file), self.cfg.backups_dir))
 

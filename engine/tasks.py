@@ -1,8 +1,10 @@
 """The task engine: Huey as transport only (the `chat_media` row is the truth).
 
-SqliteHuey in `{data_dir}/queue.db` by default, RedisHuey with MEDIADESK_REDIS_URL. The consumer runs
-in-process on worker threads (`mediadesk serve`, the console) or alone (`mediadesk worker`). In-process
-enqueues wake the idle workers at once instead of waiting for their next poll.
+The queue follows the database: SqliteHuey in `{data_dir}/queue.db` beside an SQLite database, PostgresHuey in
+the same PostgreSQL database, and RedisHuey whenever MEDIADESK_REDIS_URL is set. The consumer runs in-process on
+worker threads (`mediadesk serve`, the console) or alone (`mediadesk worker`); any number of them may share one
+queue, and a lease lets exactly one of them schedule the periodic tasks. In-process enqueues wake the idle
+workers at once instead of waiting for their next poll.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import logging
 import threading
 from collections.abc import Callable
 
-from huey import PriorityRedisHuey, SqliteHuey, crontab
+from huey import PriorityRedisHuey, crontab
 from huey.api import Huey
-from huey.consumer import Consumer, Worker
+from huey.consumer import Consumer, Scheduler, Worker
 
 from engine.config import Config
+from engine.db.backend import Lease, backend_for
+from engine.errors import DatabaseError
+from engine.heartbeat import WorkerHeartbeat
+from engine.heartbeat import workers_alive as workers_alive_by_heartbeat
 
 log = logging.getLogger(__name__)
 MEDIA_PRIORITY = 100  # downloads go ahead of housekeeping
@@ -27,8 +33,24 @@ def make_huey(cfg: Config) -> Huey:
     if cfg.redis_url:
         # Plain RedisHuey ignores priorities; the sorted-set storage keeps downloads ahead of housekeeping.
         return PriorityRedisHuey("mediadesk", url=cfg.redis_url, results=False)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("mediadesk", filename=str(cfg.queue_path), results=False, timeout=15)
+    backend = backend_for(cfg.sqlalchemy_url)
+    try:
+        return backend.make_huey(cfg, "mediadesk")
+    except DatabaseError:
+        raise
+    except Exception as exc:  # PostgresHuey creates its tables at once: the server may be down
+        raise DatabaseError(f"cannot open the task queue: {backend.explain(exc)}") from exc
+
+
+class _LeasedScheduler(Scheduler):
+    """Every consumer runs a scheduler (retries come due through it), but only the lease holder enqueues the
+    periodic tasks: with several processes on one queue, the health check would otherwise run once per process."""
+
+    lease: Lease
+
+    def enqueue_periodic_tasks(self, now) -> None:
+        if self.lease.held():
+            super().enqueue_periodic_tasks(now)
 
 
 class _Gate:
@@ -74,8 +96,11 @@ class TaskQueue:
                  health_check: Callable[[], object] | None = None) -> None:
         self.cfg = cfg
         self.huey = make_huey(cfg)
+        self.periodic_lease = backend_for(cfg.sqlalchemy_url).lease("periodic")
         self._gate = _Gate()
         self._consumer: Consumer | None = None
+        self._wakeups = None  # other processes' enqueues wake our idle workers (PostgreSQL)
+        self._heartbeat: WorkerHeartbeat | None = None  # our workers, counted by every process on the queue
 
         @self.huey.task(priority=MEDIA_PRIORITY, name="download_media")
         def download_media(media_id: int) -> None:
@@ -116,8 +141,10 @@ class TaskQueue:
     # -- consuming
     def start_consumer(self, workers: int | None = None) -> None:
         worker_cls = type("MediaDeskWorker", (_WakeableWorker,), {"gate": self._gate})
+        scheduler_cls = type("MediaDeskScheduler", (_LeasedScheduler,), {"lease": self.periodic_lease})
         consumer_cls = type("MediaDeskConsumer", (Consumer,), {
             "worker_class": worker_cls,
+            "scheduler_class": scheduler_cls,
             "_set_signal_handlers": lambda self: None,  # the host app owns signals
         })
         self._consumer = consumer_cls(
@@ -126,6 +153,8 @@ class TaskQueue:
             check_worker_health=False,
         )
         self._consumer.start()
+        self._wakeups = backend_for(self.cfg.sqlalchemy_url).watch_queue(self.huey, self._gate.notify)
+        self._heartbeat = WorkerHeartbeat(self.huey, self.workers_alive).start()
         log.info("download workers started: %d threads", workers or self.cfg.workers)
 
     def stop_consumer(self, timeout: float = 30.0) -> None:
@@ -133,10 +162,27 @@ class TaskQueue:
         consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
+        if self._wakeups is not None:
+            self._wakeups.stop()
+            self._wakeups = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         consumer.stop_flag.set()  # first: a paused worker sees it (every 0.2 s) and leaves without a task
         self._gate.notify()  # idle workers wake now rather than at the end of their poll
         consumer.shutdown_timeout = timeout
         consumer.stop(graceful=True)
+        self.periodic_lease.release()
+
+    def close(self) -> None:
+        """Let go of the queue's connections (PostgresHuey holds some); the next use opens them again."""
+        close = getattr(self.huey.storage, "close", None)
+        if close is not None:
+            close()
+
+    def workers_alive_everywhere(self) -> int:
+        """Download worker threads alive in every process sharing this queue (by their heartbeats)."""
+        return workers_alive_by_heartbeat(self.huey)
 
     def workers_alive(self) -> int:
         if self._consumer is None:

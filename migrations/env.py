@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from engine.db.backend import backend_for
 from engine.db.models import Base
 from engine.db.session import make_engine
 
@@ -35,20 +36,19 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
+def include_name(name, type_, parent_names) -> bool:
+    """Only the models' tables: the queue's (Huey's, in the same PostgreSQL database) are not Alembic's."""
+    return type_ != "table" or name in target_metadata.tables
+
+
 def _run(connection) -> None:
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        # Batch mode rebuilds a table (copy, DROP, rename). With foreign keys on, dropping `contacts` or
-        # `chat_media` fires ON DELETE SET NULL / CASCADE on every chat and attempt pointing at it: data lost.
-        # The pragma is ignored inside a transaction, so it is set (and committed) before Alembic begins one.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.commit()
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    backend = backend_for(connection.engine.url.render_as_string(hide_password=False))
+    backend.before_migrations(connection)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
-    if sqlite:
-        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-        connection.commit()
+    backend.after_migrations(connection)
 
 
 if context.is_offline_mode():

@@ -13,3 +13,21 @@ def _no_mediadesk_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MEDIADESK_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL for the whole session (initdb into a temp dir, a loopback port), started on first use.
+
+    Skipped where PostgreSQL is not installed, except in CI (CI=true), where that is a failure: CI installs it.
+    """
+    import pg_server
+
+    why = pg_server.available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+        pytest.skip(why)
+    server = pg_server.PostgresServer().start()
+    yield server
+    server.stop()

@@ -1,8 +1,11 @@
-"""WAL checkpoints on a thread of their own, so that no webhook waits for one."""
+"""SQLite's WAL kept off the listener's path: checkpoints on a thread of their own, so that no webhook waits
+for one, and the WAL synced by a descriptor of our own (`WalSync`), so that a batch is made durable off the
+event loop."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -45,3 +48,34 @@ class Checkpointer:
         except sqlite3.Error as exc:  # a busy database or a restore in progress: next time
             log.debug("checkpoint skipped: %s", exc)
             return None
+
+
+class WalSync:
+    """fdatasync of an SQLite database's WAL file through a descriptor of our own.
+
+    For a connection that commits with synchronous=NORMAL (SQLite writes the frames, does not sync them): after
+    `sync()` returns, every transaction committed before it was called is on stable storage. Linux syncs an
+    inode whichever descriptor asks, so this can run on another thread while the connection goes on writing.
+    The descriptor is kept (a stat per sync costs the syncing thread one more wait for the GIL): SQLite removes
+    the WAL only when the last connection closes, and the owner calls `close()` whenever it closes its own.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = Path(str(db_path) + "-wal")
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                try:
+                    self._fd = os.open(self.path, os.O_RDONLY)  # a sync needs no write access
+                except FileNotFoundError:
+                    return  # no WAL: SQLite checkpointed it into the database, with a sync, and removed it
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.config import Config
-from engine.db.backup import backup_database
+from engine.db.backend import backend_for
 from engine.db.session import make_engine
 from engine.errors import DatabaseError
 
@@ -43,7 +43,8 @@ def head_revision(cfg: Config) -> str:
 
 def current_revision(cfg: Config) -> str | None:
     """The database's revision; None for an empty or missing database."""
-    if cfg.database_url is None and not cfg.db_path.exists():
+    backend = backend_for(cfg.sqlalchemy_url)
+    if not backend.exists():
         return None
     engine = make_engine(cfg.sqlalchemy_url)
     try:
@@ -54,7 +55,7 @@ def current_revision(cfg: Config) -> str | None:
                 return "0001_baseline(unstamped)"
             return rev
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot read the database schema version: {exc}") from exc
+        raise DatabaseError(f"cannot read the database schema version: {backend.explain(exc)}") from exc
     finally:
         engine.dispose()
 
@@ -76,27 +77,38 @@ class MigrationResult:
         return f"database migrated from {self.before or 'empty'} to {self.after}{where}"
 
 
-def _backup_if_any(cfg: Config, label: str) -> Path | None:
-    if cfg.database_url is None and cfg.db_path.exists() and cfg.db_path.stat().st_size > 0:
-        return backup_database(cfg.db_path, cfg.backups_dir, label=label)
-    return None
+def _backup_if_any(cfg: Config, label: str, revision: str | None) -> Path | None:
+    if revision is None:
+        return None  # nothing in the database yet
+    return backend_for(cfg.sqlalchemy_url).backup(cfg.backups_dir, label=label)
 
 
 def migrate(cfg: Config) -> MigrationResult:
-    """Upgrade to head, backing up first; a no-op (and no backup) when already at head."""
+    """Upgrade to head, backing up first; a no-op (and no backup) when already at head.
+
+    Processes that start together on one database (listeners and workers) take turns: the first migrates,
+    the others find the database at head."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    if current_revision(cfg) == head_revision(cfg):
+        return MigrationResult(head_revision(cfg), head_revision(cfg), None)  # the common case: no lock to take
+    with backend_for(cfg.sqlalchemy_url).exclusive("migrate"):
+        return _migrate(cfg)
+
+
+def _migrate(cfg: Config) -> MigrationResult:
     before = current_revision(cfg)
     head = head_revision(cfg)
     if before == head:
         return MigrationResult(before, head, None)
-    backup = _backup_if_any(cfg, "before-migrate")
+    backup = _backup_if_any(cfg, "before-migrate", before)
     ac = alembic_config(cfg)
     try:
         if before == "0001_baseline(unstamped)":
             command.stamp(ac, "0001_baseline")
         command.upgrade(ac, "head")
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"migration failed ({exc}); the backup is at {backup}") from exc
+        why = backend_for(cfg.sqlalchemy_url).explain(exc)
+        raise DatabaseError(f"migration failed ({why})" + (f"; the backup is at {backup}" if backup else "")) from exc
     after = current_revision(cfg)
     log.info("database migrated from %s to %s", before, after)
     return MigrationResult(before, after, backup)
@@ -107,11 +119,12 @@ def rollback(cfg: Config) -> MigrationResult:
     before = current_revision(cfg)
     if before is None:
         raise DatabaseError("there is no database to roll back")
-    backup = _backup_if_any(cfg, "before-rollback")
+    backup = _backup_if_any(cfg, "before-rollback", before)
     try:
         command.downgrade(alembic_config(cfg), "-1")
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"rollback failed ({exc}); the backup is at {backup}") from exc
+        why = backend_for(cfg.sqlalchemy_url).explain(exc)
+        raise DatabaseError(f"rollback failed ({why})" + (f"; the backup is at {backup}" if backup else "")) from exc
     after = current_revision(cfg)
     log.info("database rolled back from %s to %s", before, after)
     return MigrationResult(before, after, backup)

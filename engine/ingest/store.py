@@ -7,16 +7,13 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from engine.db.checkpoint import Checkpointer
 from engine.db.models import Chat, Contact, Workspace, utcnow
-from engine.db.session import Database, WalSync
+from engine.db.session import Database
 from engine.ingest.parse import MessageRecord, ParsedWebhook, StatusRecord
 from engine.media import state as media_state
 
@@ -24,20 +21,11 @@ log = logging.getLogger(__name__)
 
 # The hot path (one INSERT per text message) goes to the DBAPI cursor of the batch's connection, inside the
 # same transaction: at thousands of webhooks a second, SQLAlchemy's statement building and execution context
-# cost three times what SQLite itself does (72 vs 26 us a message, batches of 3). Columns match the models.
-_INSERT_CHAT = (
-    "INSERT INTO chats (workspace_id, contact_id, wamid, direction, type, body, metadata, created_at, status) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wamid) DO NOTHING"
-)
+# cost three times what SQLite itself does (72 vs 26 us a message, batches of 3). The SQL is the backend's
+# (`insert_chat_sql`): its placeholders and time format differ by database.
 # Rows that stand in for a message whose content had not come yet: a status seen before its echo, a history
 # media before the webhook carrying its id. The content, when it comes, fills them in.
 STAND_INS = frozenset({"outbound", "media_placeholder"})
-_INSERT_CHAT_RETURNING = _INSERT_CHAT + " RETURNING id"
-
-
-def _sql_time(dt) -> str:
-    # SQLAlchemy's SQLite DateTime storage format ("YYYY-MM-DD HH:MM:SS.ffffff"), so ORM reads parse it alike.
-    return dt.isoformat(" ", "microseconds")
 
 
 # Later statuses win; "failed" can follow any of them.
@@ -70,22 +58,22 @@ class _LRU(OrderedDict):
 class WebhookStore:
     """Stores parsed webhooks. Caches workspace and contact ids so a text message costs one INSERT.
 
-    Keeps one connection open (checking one out of the pool per batch cost a third of a batch), with WAL
-    checkpoints on a thread of their own while it is open. `reset()` closes both and forgets cached ids, for
-    maintenance that replaces or reshapes the database. A lock makes `store()` and `reset()` safe to call
-    from different threads.
+    Keeps one connection open (checking one out of the pool per batch cost a third of a batch), with the
+    backend's maintenance (SQLite: WAL checkpoints on a thread of their own) while it is open. `reset()` closes
+    both and forgets cached ids, for maintenance that replaces or reshapes the database. A lock makes `store()`
+    and `reset()` safe to call from different threads.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.backend = db.backend
+        self._insert = db.backend.insert  # insert-or-ignore of this dialect
         self._workspaces: dict[str, int] = {}
         self._contacts: _LRU = _LRU(50_000)
         self._conn: Connection | None = None
-        self._checkpointer: Checkpointer | None = None
+        self._maintenance: Any = None
         self._lock = threading.Lock()
-        url = db.engine.url
-        file_db = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
-        self._wal = WalSync(Path(url.database)) if file_db else None
+        self._wal = db.backend.wal_sync()  # None where every commit is durable by itself
 
     def reset(self) -> None:
         """Close the connection and forget cached ids (a restore, migration or rollback changed the database)."""
@@ -94,23 +82,14 @@ class WebhookStore:
 
     def _open(self) -> None:
         self._conn = self.db.engine.connect()
-        url = self.db.engine.url
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            # A checkpoint (copying the WAL into the database, with an fsync) would otherwise run inside whichever
-            # webhook batch crosses the threshold: the listener's worst latencies. A thread of ours does it.
-            self._conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
-            # Commits write the WAL without syncing it; `sync()` does, so that the listener can sync one batch
-            # off its event loop while it builds the next (see engine.listener.writer).
-            self._conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
-            self._checkpointer = Checkpointer(Path(url.database))
-            self._checkpointer.start()
+        self._maintenance = self.backend.prepare_writer(self._conn)
 
     def _reset(self) -> None:
         self._workspaces.clear()
         self._contacts.clear()
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-            self._checkpointer = None
+        if self._maintenance is not None:
+            self._maintenance.stop()
+            self._maintenance = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -158,7 +137,7 @@ class WebhookStore:
             # A number seen for the first time gets its own workspace: no message is dropped for it.
             name = f"WhatsApp {display}" if display else f"WhatsApp {pnid}"
             wid = conn.execute(
-                sqlite_insert(Workspace).values(name=name, phone_number_id=pnid, waba_id=waba_id, settings={},
+                self._insert(Workspace).values(name=name, phone_number_id=pnid, waba_id=waba_id, settings={},
                                                 created_at=utcnow())
                 .on_conflict_do_nothing().returning(Workspace.id)
             ).scalar()
@@ -174,7 +153,7 @@ class WebhookStore:
         if cached is not None and (name is None or cached[1] == name):
             return cached[0]
         row = conn.execute(
-            sqlite_insert(Contact).values(workspace_id=wid, wa_id=wa_id, name=name, created_at=utcnow())
+            self._insert(Contact).values(workspace_id=wid, wa_id=wa_id, name=name, created_at=utcnow())
             .on_conflict_do_nothing().returning(Contact.id)
         ).first()
         if row is None:
@@ -197,18 +176,18 @@ class WebhookStore:
             return
         outbound_status = msg.status if msg.direction == "out" else None
         params = (wid, cid, msg.wamid, msg.direction, msg.type, msg.body, json.dumps(msg.meta),
-                  _sql_time(msg.created_at), outbound_status)
+                  self.backend.sql_time(msg.created_at), outbound_status)
         if msg.direction == "in" and msg.status in ("read", "played"):
             # read in the Business app before the sync: not unread here
             conn.execute(update(Contact).where(Contact.id == cid, or_(Contact.last_read_at.is_(None),
                                                                       Contact.last_read_at < msg.created_at))
                          .values(last_read_at=msg.created_at))
         if msg.media is None and msg.direction == "in":
-            inserted = cursor.execute(_INSERT_CHAT, params).rowcount  # the hot path: one statement
+            inserted = cursor.execute(self.backend.insert_chat_sql, params).rowcount  # the hot path: one statement
             result.messages += inserted
             result.duplicates += 1 - inserted
             return
-        row = cursor.execute(_INSERT_CHAT_RETURNING, params).fetchone()
+        row = cursor.execute(self.backend.insert_chat_returning_sql, params).fetchone()
         chat_id = row[0] if row else self._fill_stand_in(conn, msg)
         if chat_id is None:
             result.duplicates += 1
@@ -261,7 +240,7 @@ class WebhookStore:
             # placeholder so later statuses land on it and nothing Meta told us is lost.
             cid = self._contact_id(conn, wid, st.recipient_id, None) if st.recipient_id else None
             conn.execute(
-                sqlite_insert(Chat).values(
+                self._insert(Chat).values(
                     workspace_id=wid, contact_id=cid, wamid=st.wamid, direction="out", type="outbound",
                     body=None, meta={"statuses": [event]}, status=st.status, created_at=st.created_at,
                 ).on_conflict_do_nothing()

@@ -1,6 +1,6 @@
 """The webhook listener as a plain ASGI application (served by uvicorn; see `engine.listener.server`).
 
-No framework: three routes, and every microsecond per request is throughput Meta can see.
+No framework: four routes, and every microsecond per request is throughput Meta can see.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from engine.dbfaults import WriteRefused
 from engine.ingest import parse_webhook
+from engine.listener.prometheus import CONTENT_TYPE, ListenerMetrics
 from engine.listener.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
 class WebhookApp:
-    """ASGI app: `GET /webhook` (verify), `POST /webhook` (signed bodies), `GET /healthz`."""
+    """ASGI app: `GET /webhook` (verify), `POST /webhook` (signed bodies), `GET /healthz`, `GET /metrics`."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class WebhookApp:
         max_body_bytes: int = 1024 * 1024,
         health: Callable[[], dict[str, Any]] | None = None,
         refusing: Callable[[], WriteRefused | None] | None = None,
+        metrics: ListenerMetrics | None = None,
     ) -> None:
         self.writer = writer
         self.secret = app_secret.encode() if app_secret else None
@@ -44,6 +46,7 @@ class WebhookApp:
         self.health = health
         # Asked before each write: a reason to refuse every webhook up front (maintenance), or None.
         self.refusing = refusing
+        self.metrics = metrics or ListenerMetrics()
         if not self.secret:
             log.warning("no app secret is set: webhook signatures are NOT checked")
 
@@ -61,6 +64,9 @@ class WebhookApp:
             return await _answer(send, 405, b"method not allowed", _TEXT)
         if path == "/healthz" and method in ("GET", "HEAD"):
             return await self._healthz(send)
+        if path == "/metrics" and method == "GET":
+            body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.render)
+            return await _answer(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())])
         return await _answer(send, 404, b"not found", _TEXT)
 
     async def _verify(self, scope: dict[str, Any], send: Callable) -> None:
@@ -77,9 +83,11 @@ class WebhookApp:
         return await _answer(send, 200, challenge.encode(), _TEXT)
 
     async def _post(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        self.metrics.received.inc()
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             log.warning("webhook refused: body of %s bytes is over the %d byte limit", declared, self.max_body)
+            self.metrics.refuse("too_large")
             return await _answer(send, 413, b'{"error":"body too large"}', _JSON, close=True)
         chunks, size = [], 0
         while True:
@@ -90,6 +98,7 @@ class WebhookApp:
             size += len(chunk)
             if size > self.max_body:
                 log.warning("webhook refused: body over the %d byte limit", self.max_body)
+                self.metrics.refuse("too_large")
                 return await _answer(send, 413, b'{"error":"body too large"}', _JSON, close=True)
             chunks.append(chunk)
             if not msg.get("more_body"):
@@ -100,14 +109,17 @@ class WebhookApp:
             expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
             if not given:
                 log.warning("webhook refused: no X-Hub-Signature-256 header")
+                self.metrics.refuse("signature_missing")
                 return await _answer(send, 401, b'{"error":"signature missing"}', _JSON)
             if not hmac.compare_digest(given.lower().encode(), expected.encode()):
                 log.warning("webhook refused: X-Hub-Signature-256 does not match the app secret")
+                self.metrics.refuse("signature_mismatch")
                 return await _answer(send, 403, b'{"error":"signature does not match"}', _JSON)
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             log.warning("webhook refused: malformed JSON (%s)", exc)
+            self.metrics.refuse("malformed_json")
             return await _answer(send, 400, b'{"error":"malformed JSON"}', _JSON)
         parsed = parse_webhook(payload)
         if parsed.empty:
@@ -126,6 +138,7 @@ class WebhookApp:
             return await _answer(send, 503, body, [*_JSON, (b"retry-after", str(exc.retry_after).encode())])
         except Exception:
             # 500 makes Meta deliver it again later: nothing is lost.
+            self.metrics.refuse("not_stored")
             return await _answer(send, 500, b'{"error":"could not store the webhook"}', _JSON)
         out = b'{"ok":true,"stored":%d}' % (result.messages + result.statuses)
         return await _answer(send, 200, out, _JSON)

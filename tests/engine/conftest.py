@@ -2,6 +2,9 @@
 
 Nothing here fakes a part of the engine. The Graph API is the project's own CloudSimulator on
 127.0.0.1, S3 is a moto server on 127.0.0.1, and webhooks go through the engine's real listener.
+
+Tests marked `both_backends` run twice: on an SQLite file, and on a database of their own in a real
+PostgreSQL server (the session's `postgres_server`), queue (PostgresHuey) included.
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ from engine.db.migrate import migrate
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the SQLite file in the data dir; for `both_backends` tests also a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
@@ -25,8 +47,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(data_dir: Path) -> Config:
-    return build_config(data_dir)
+def config(data_dir: Path, database_url: str | None) -> Config:
+    return build_config(data_dir, database_url=database_url)
 
 
 @pytest.fixture
@@ -47,8 +69,8 @@ def sim() -> Iterator[CloudSimulator]:
 
 
 @pytest.fixture
-def sim_config(data_dir: Path, sim: CloudSimulator) -> Config:
-    return build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version)
+def sim_config(data_dir: Path, sim: CloudSimulator, database_url: str | None) -> Config:
+    return build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version, database_url=database_url)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 import requests
 from mediadesk_testkit import MEDIADESK_BIN, listener_url, media_row, post_webhook, sql, wait_until
 
-import engine.db.session as session_module
+import engine.db.backend as backend_module
 import engine.maintenance as maintenance_module
 from engine.config import Config
 from engine.db import migrate as migrations
@@ -126,7 +126,7 @@ def test_a_newer_database_is_left_alone_and_the_engine_is_in_maintenance(config:
 def test_database_locked_past_the_busy_timeout_is_503_then_recovers(config: Config, start_engine: Any,
                                                                    monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(session_module, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(backend_module, "BUSY_TIMEOUT_MS", 300)
     monkeypatch.setattr(maintenance_module, "HOLD_S", 0.5)
     eng = start_engine(config, workers=False)
     assert post_webhook(listener_url(eng), text_message("before the lock")).status_code == 200

@@ -1,17 +1,22 @@
-"""The same pipeline on RedisHuey (MEDIADESK_REDIS_URL): a real redis-server on loopback."""
+"""The same pipeline on RedisHuey (MEDIADESK_REDIS_URL), status events over Redis pub/sub: a real redis-server."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mediadesk_testkit import build_config, media_row, wait_until
+from mediadesk_testkit import MEDIADESK_BIN, build_config, media_row, wait_until
 
 from engine.config import Config
+from engine.db.migrate import migrate
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, media_message, sample_bytes
 
@@ -46,16 +51,48 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     proc.wait(10)
 
 
-def test_media_completes_through_redis(data_dir: Path, sim: CloudSimulator, redis_url: str,
+@pytest.mark.both_backends
+def test_media_completes_through_redis(data_dir: Path, sim: CloudSimulator, redis_url: str, database_url: str | None,
                                        start_engine: Callable[..., MediaDeskEngine]) -> None:
-    cfg: Config = build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version, redis_url=redis_url)
+    cfg: Config = build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version, redis_url=redis_url,
+                               database_url=database_url)
     sim.add_media("REDIS-IMG", "image/jpeg")
     eng = start_engine(cfg, listener=False)
     assert type(eng.queue.huey).__name__ == "PriorityRedisHuey"
     (result,) = eng.ingest([media_message("image", "REDIS-IMG", "image/jpeg")])
     (media_id,) = result.media_ids
-    row = wait_until(lambda: (r := media_row(cfg.db_path, media_id))["processing_status"] == "completed" and r,
+    row = wait_until(lambda: (r := media_row(cfg, media_id))["processing_status"] == "completed" and r,
                      timeout=20, what="the media to complete through Redis")
     stored = (cfg.data_dir / row["path"]).read_bytes()
     assert stored == sample_bytes("image/jpeg", "REDIS-IMG")
     assert sim.metadata_calls["REDIS-IMG"] == 1
+
+
+def test_status_events_cross_processes_over_redis_pubsub(data_dir: Path, sim: CloudSimulator, redis_url: str,
+                                                          start_engine: Callable[..., MediaDeskEngine],
+                                                          tmp_path: Path) -> None:
+    cfg: Config = build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version, redis_url=redis_url)
+    migrate(cfg)
+    out = tmp_path / "events.jsonl"
+    env = {**os.environ, "MEDIADESK_REDIS_URL": redis_url, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    with open(out, "wb") as fh:
+        reader = subprocess.Popen([str(MEDIADESK_BIN), "events", "--json", "--data-dir", str(data_dir)], env=env,
+                                  stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(2.0)  # the reader subscribes
+        eng = start_engine(cfg, listener=False)
+        sim.add_media("REDIS-EV", "image/jpeg")
+        (result,) = eng.ingest([media_message("image", "REDIS-EV", "image/jpeg")])
+
+        def completed() -> dict | None:
+            lines = [json.loads(x) for x in out.read_text().splitlines() if x.startswith("{")]
+            return next((e for e in lines if e["status"] == "completed"), None)
+
+        line = wait_until(completed, timeout=20, what="a completed line relayed over Redis")
+        assert line["media_id"] == result.media_ids[0] and line["wa_media_id"] == "REDIS-EV"
+        reader.send_signal(signal.SIGTERM)
+        assert reader.wait(10) == 0
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait(10)

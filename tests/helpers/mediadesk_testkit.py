@@ -70,18 +70,63 @@ def post_webhook(base_url: str, body: bytes | dict[str, Any], *, secret: str | N
     return requests.post(f"{base_url}/webhook", data=data, headers=h, timeout=10)
 
 
-def sql(db_path: Path, query: str, *args: Any) -> list[sqlite3.Row]:
-    """Read the engine's database from outside, as the contract and a support engineer would."""
-    conn = sqlite3.connect(db_path, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(query, args).fetchall()
-    finally:
-        conn.close()
+class Row(tuple):
+    """A result row read by position or by column name, like sqlite3.Row, whichever database it came from."""
+
+    names: tuple[str, ...] = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names.index(key))
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
 
 
-def media_row(db_path: Path, media_id: int) -> dict[str, Any]:
-    rows = sql(db_path, "select * from chat_media where id = ?", media_id)
+Target = Path | str | Config
+
+
+def _postgres_url(target: Target) -> str | None:
+    if isinstance(target, Config):
+        return target.database_url
+    if isinstance(target, str) and target.startswith("postgres"):
+        return target
+    return None
+
+
+def sql(target: Target, query: str, *args: Any) -> list[Row]:
+    """Run `query` (`?` placeholders) on the engine's database from outside, as the contract and a support
+    engineer would, and commit. `target`: the SQLite file, a PostgreSQL URL, or the engine's Config.
+
+    PostgreSQL's json and timestamp columns come back as text, as SQLite's do, so that one test reads both."""
+    url = _postgres_url(target)
+    if url is None:
+        path = target.db_path if isinstance(target, Config) else Path(target)
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            cur = conn.execute(query, args)
+            names = tuple(d[0] for d in cur.description or ())
+            rows = cur.fetchall()
+            conn.commit()
+        finally:
+            conn.close()
+    else:
+        import psycopg
+        from psycopg.types.string import TextLoader
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=10) as conn:
+            for type_name in ("json", "jsonb", "timestamp", "timestamptz"):
+                conn.adapters.register_loader(type_name, TextLoader)
+            cur = conn.execute(query.replace("?", "%s"), args)
+            names = tuple(d.name for d in cur.description or ())
+            rows = cur.fetchall() if cur.description else []
+    row_type = type("Row", (Row,), {"names": names})
+    return [row_type(r) for r in rows]
+
+
+def media_row(target: Target, media_id: int) -> dict[str, Any]:
+    rows = sql(target, "select * from chat_media where id = ?", media_id)
     assert rows, f"no chat_media row {media_id}"
     row = dict(rows[0])
     row["metadata"] = json.loads(row["metadata"] or "{}")
@@ -94,7 +139,7 @@ def fixture_payloads() -> list[Path]:
     return files
 
 
-def build_config(data_dir: Path, **changes: Any) -> Config:
+def build_config(data_dir: Path, *, database_url: str | None = None, **changes: Any) -> Config:
     cli: dict[str, Any] = {
         "data_dir": data_dir, "port": 0, "host": "127.0.0.1", "app_secret": APP_SECRET,
         "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN, "retry_delays": FAST_RETRIES,
@@ -102,6 +147,7 @@ def build_config(data_dir: Path, **changes: Any) -> Config:
         "health_every_min": 0,  # no periodic health task in the queue counts tests check
         "backup_every_hours": 0,  # nor a scheduled backup
         "scrub_every_min": 0,  # nor a periodic scrub
+        "database_url": database_url,  # None: the SQLite file in the data dir
     }
     cli.update(changes)
     return load_config(cli, environ={}, use_keyring=False)

@@ -61,7 +61,7 @@ def test_verify_handshake_refuses_a_wrong_token(ingest_engine: MediaDeskEngine, 
 def test_missing_signature_is_401_and_nothing_is_stored(ingest_engine: MediaDeskEngine) -> None:
     r = post_webhook(listener_url(ingest_engine), text_message("hello"), secret=None)
     assert r.status_code == 401
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("signature", [
@@ -71,13 +71,13 @@ def test_wrong_signature_is_refused_and_nothing_is_stored(ingest_engine: MediaDe
     r = post_webhook(listener_url(ingest_engine), text_message("hello"), secret=None,
                      headers={"X-Hub-Signature-256": signature})
     assert r.status_code in (401, 403)
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 def test_signature_with_another_secret_is_refused(ingest_engine: MediaDeskEngine) -> None:
     r = post_webhook(listener_url(ingest_engine), text_message("hello"), secret="someone-elses-secret")
     assert r.status_code in (401, 403)
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 def test_signature_covers_the_raw_bytes(ingest_engine: MediaDeskEngine) -> None:
@@ -90,14 +90,14 @@ def test_signature_covers_the_raw_bytes(ingest_engine: MediaDeskEngine) -> None:
     r = requests.post(f"{listener_url(ingest_engine)}/webhook", data=respaced, timeout=5,
                       headers={"X-Hub-Signature-256": sign(signed, APP_SECRET)})
     assert r.status_code in (401, 403)
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 def test_body_over_one_mib_is_413(ingest_engine: MediaDeskEngine) -> None:
     big = b'{"object":"whatsapp_business_account","pad":"' + b"x" * (1024 * 1024) + b'"}'
     r = post_webhook(listener_url(ingest_engine), big)
     assert r.status_code == 413
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
     # and the listener is still there for the next, valid body
     assert post_webhook(listener_url(ingest_engine), text_message("after the big one")).status_code == 200
 
@@ -110,7 +110,7 @@ def test_body_just_under_the_limit_is_accepted(ingest_engine: MediaDeskEngine) -
     body = encode(payload)
     assert len(body) == ingest_engine.cfg.max_body_bytes
     assert post_webhook(listener_url(ingest_engine), body).status_code == 200
-    assert counts(ingest_engine.cfg.db_path)[0] == 1
+    assert counts(ingest_engine.cfg)[0] == 1
 
 
 def test_chunked_body_over_the_limit_is_413(ingest_engine: MediaDeskEngine) -> None:
@@ -129,13 +129,13 @@ def test_chunked_body_over_the_limit_is_413(ingest_engine: MediaDeskEngine) -> N
         assert r.status_code == 413
     except requests.ConnectionError:
         pass  # the listener may hang up mid-upload: refused all the same
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe\x00garbage", b'{"object": "whatsapp_business_account"'])
 def test_malformed_json_is_400(ingest_engine: MediaDeskEngine, body: bytes) -> None:
     assert post_webhook(listener_url(ingest_engine), body).status_code == 400
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("payload", [
@@ -149,7 +149,7 @@ def test_malformed_json_is_400(ingest_engine: MediaDeskEngine, body: bytes) -> N
 def test_json_that_is_not_a_whatsapp_webhook_is_200_and_stores_nothing(
         ingest_engine: MediaDeskEngine, payload: Any) -> None:
     assert post_webhook(listener_url(ingest_engine), encode(payload)).status_code == 200
-    assert counts(ingest_engine.cfg.db_path) == (0, 0, 0)
+    assert counts(ingest_engine.cfg) == (0, 0, 0)
 
 
 def test_unknown_paths_and_methods(ingest_engine: MediaDeskEngine) -> None:
@@ -169,8 +169,9 @@ def test_healthz_answers_json(ingest_engine: MediaDeskEngine) -> None:
 
 
 # -- every real payload -----------------------------------------------------------------------------------------
+@pytest.mark.both_backends
 def test_every_fixture_payload_is_accepted_and_stored_as_its_types_say(ingest_engine: MediaDeskEngine) -> None:
-    base, db = listener_url(ingest_engine), ingest_engine.cfg.db_path
+    base, db = listener_url(ingest_engine), ingest_engine.cfg
     payloads = [(f.name, json.loads(f.read_text(encoding="utf-8"))) for f in fixture_payloads()]
     for name, payload in payloads:
         r = post_webhook(base, encode(payload))
@@ -213,8 +214,9 @@ def test_every_fixture_payload_is_accepted_and_stored_as_its_types_say(ingest_en
     assert [m["name"] for m in pdf] == ["1709124383910_ICS Company Profile AR.pdf"]
 
 
+@pytest.mark.both_backends
 def test_every_fixture_delivered_twice_changes_nothing(ingest_engine: MediaDeskEngine) -> None:
-    base, db = listener_url(ingest_engine), ingest_engine.cfg.db_path
+    base, db = listener_url(ingest_engine), ingest_engine.cfg
     bodies = [f.read_bytes() for f in fixture_payloads()]
     for body in bodies:
         assert post_webhook(base, body).status_code == 200
@@ -228,6 +230,7 @@ def test_every_fixture_delivered_twice_changes_nothing(ingest_engine: MediaDeskE
     assert counts(db) == contacts_before
 
 
+@pytest.mark.both_backends
 def test_several_entries_changes_and_messages_in_one_body_are_all_stored(ingest_engine: MediaDeskEngine) -> None:
     wamids: list[str] = []
 
@@ -247,14 +250,14 @@ def test_several_entries_changes_and_messages_in_one_body_are_all_stored(ingest_
     r = post_webhook(listener_url(ingest_engine), body)
     assert r.status_code == 200
     assert r.json()["stored"] == 8
-    stored = {row["wamid"] for row in sql(ingest_engine.cfg.db_path, "select wamid from chats")}
+    stored = {row["wamid"] for row in sql(ingest_engine.cfg, "select wamid from chats")}
     assert stored == set(wamids)
-    pnids = {row[0] for row in sql(ingest_engine.cfg.db_path, "select phone_number_id from workspaces")}
+    pnids = {row[0] for row in sql(ingest_engine.cfg, "select phone_number_id from workspaces")}
     assert pnids == {"PN-A", "PN-B"}
 
 
 def test_a_new_phone_number_id_gets_its_own_workspace(ingest_engine: MediaDeskEngine) -> None:
-    base, db = listener_url(ingest_engine), ingest_engine.cfg.db_path
+    base, db = listener_url(ingest_engine), ingest_engine.cfg
     post_webhook(base, text_message("first", phone_number_id="PN-1", display_phone_number="15550001111"))
     post_webhook(base, text_message("second", phone_number_id="PN-2", display_phone_number="15550002222"))
     post_webhook(base, text_message("third", phone_number_id="PN-1", display_phone_number="15550001111"))
@@ -268,8 +271,9 @@ def test_a_new_phone_number_id_gets_its_own_workspace(ingest_engine: MediaDeskEn
     assert sql(db, "select count(*) from contacts")[0][0] == 2
 
 
+@pytest.mark.both_backends
 def test_statuses_for_unknown_messages_are_kept_and_later_ones_win(ingest_engine: MediaDeskEngine) -> None:
-    base, db = listener_url(ingest_engine), ingest_engine.cfg.db_path
+    base, db = listener_url(ingest_engine), ingest_engine.cfg
     wamid = new_wamid()
     for status, ts in (("sent", 100), ("read", 300), ("delivered", 200)):
         assert post_webhook(base, status_update(wamid, status, timestamp=ts)).status_code == 200
@@ -285,7 +289,7 @@ def test_statuses_for_unknown_messages_are_kept_and_later_ones_win(ingest_engine
 
 
 def test_status_for_a_known_inbound_message_updates_it(ingest_engine: MediaDeskEngine) -> None:
-    base, db = listener_url(ingest_engine), ingest_engine.cfg.db_path
+    base, db = listener_url(ingest_engine), ingest_engine.cfg
     wamid = new_wamid()
     post_webhook(base, text_message("hi", wamid=wamid))
     post_webhook(base, status_update(wamid, "failed", errors=[{"code": 131026, "title": "Message undeliverable"}]))
@@ -300,17 +304,18 @@ def test_unknown_message_type_is_unsupported_with_the_raw_message(ingest_engine:
 
     body = inbound("hologram", {"depth": 3, "id": "H1"})
     assert post_webhook(listener_url(ingest_engine), body).status_code == 200
-    row = sql(ingest_engine.cfg.db_path, "select * from chats")[0]
+    row = sql(ingest_engine.cfg, "select * from chats")[0]
     assert row["type"] == "unsupported"
     assert json.loads(row["metadata"])["raw"] == message_of(body)
     assert row["media_id"] is None
 
 
+@pytest.mark.both_backends
 def test_media_message_creates_a_pending_row_linked_in_the_same_body(ingest_engine: MediaDeskEngine) -> None:
     body = media_message("document", "MID-1", "application/pdf", filename="../../etc/passwd",
                          sha256="AbCd+/==")
     assert post_webhook(listener_url(ingest_engine), body).status_code == 200
-    row = sql(ingest_engine.cfg.db_path, "select c.type, m.* from chats c join chat_media m on m.id = c.media_id")[0]
+    row = sql(ingest_engine.cfg, "select c.type, m.* from chats c join chat_media m on m.id = c.media_id")[0]
     assert row["processing_status"] == "pending"
     assert row["wa_media_id"] == "MID-1"
     assert row["sha256"] == "AbCd+/=="

@@ -1,4 +1,4 @@
-"""The media pipeline end to end: HTTP webhook -> real Huey consumer on SQLite -> simulator -> stored file.
+"""The media pipeline end to end: HTTP webhook -> real Huey consumer (SQLite, PostgreSQL) -> simulator -> stored file.
 
 Each fault profile of the simulator must end in the right state with the right reason, and every
 retry must ask Graph for a fresh URL.
@@ -23,6 +23,7 @@ from engine.events import MediaStatusChanged
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, Fault, error_message_131052, media_message
 
+pytestmark = pytest.mark.both_backends
 FINAL = ("completed", "failed")
 
 
@@ -31,21 +32,21 @@ def send_media(eng: MediaDeskEngine, wa_media_id: str, *, kind: str = "image", m
     """Post one media message through the listener; return its chat_media id."""
     body = media_message(kind, wa_media_id, mime, **fields)
     assert post_webhook(listener_url(eng), body).status_code == 200
-    rows = sql(eng.cfg.db_path, "select id from chat_media where wa_media_id = ?", wa_media_id)
+    rows = sql(eng.cfg, "select id from chat_media where wa_media_id = ?", wa_media_id)
     assert len(rows) == 1
     return int(rows[0][0])
 
 
 def wait_final(eng: MediaDeskEngine, media_id: int, timeout: float = 20.0) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
-        row = media_row(eng.cfg.db_path, media_id)
+        row = media_row(eng.cfg, media_id)
         return row if row["processing_status"] in FINAL else None
 
     return wait_until(done, timeout=timeout, what=f"media {media_id} to complete or fail")
 
 
 def attempts(eng: MediaDeskEngine, media_id: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in sql(eng.cfg.db_path, "select * from media_attempts where media_id = ? order by id",
+    return [dict(r) for r in sql(eng.cfg, "select * from media_attempts where media_id = ? order by id",
                                  media_id)]
 
 
@@ -206,9 +207,9 @@ def test_131052_error_webhook_is_a_failed_media_too_large(engine: MediaDeskEngin
     events: list[MediaStatusChanged] = []
     engine.events.subscribe(lambda e: events.append(e) if isinstance(e, MediaStatusChanged) else None)
     assert post_webhook(listener_url(engine), error_message_131052()).status_code == 200
-    rows = sql(engine.cfg.db_path, "select c.type, c.media_id from chats c")
+    rows = sql(engine.cfg, "select c.type, c.media_id from chats c")
     assert len(rows) == 1 and rows[0]["media_id"] is not None
-    row = media_row(engine.cfg.db_path, rows[0]["media_id"])
+    row = media_row(engine.cfg, rows[0]["media_id"])
     assert row["processing_status"] == "failed"
     assert row["metadata"]["reason"] == "too_large"
     assert "131052" in row["metadata"]["error"]
@@ -217,8 +218,8 @@ def test_131052_error_webhook_is_a_failed_media_too_large(engine: MediaDeskEngin
 
 def test_131052_on_a_media_typed_message(engine: MediaDeskEngine) -> None:
     assert post_webhook(listener_url(engine), error_message_131052(kind="video", mime="video/mp4")).status_code == 200
-    rows = sql(engine.cfg.db_path, "select type, media_id from chats")
-    row = media_row(engine.cfg.db_path, rows[0]["media_id"])
+    rows = sql(engine.cfg, "select type, media_id from chats")
+    row = media_row(engine.cfg, rows[0]["media_id"])
     assert row["processing_status"] == "failed" and row["metadata"]["reason"] == "too_large"
 
 
@@ -284,7 +285,7 @@ def test_retry_media_leaves_completed_media_alone(engine: MediaDeskEngine, sim: 
     before = wait_final(engine, mid)
     assert engine.retry_media([mid]) == 0
     assert engine.retry_media([]) == 0
-    assert media_row(engine.cfg.db_path, mid) == before
+    assert media_row(engine.cfg, mid) == before
     assert sim.metadata_calls["RT-2"] == 1
 
 
@@ -308,7 +309,7 @@ def test_flush_leaves_rows_pending_and_retry_brings_them_back(sim_config: Config
     assert eng.queue_length() == 3
     assert eng.flush_queue() == 3
     assert eng.queue_length() == 0
-    assert {media_row(eng.cfg.db_path, m)["processing_status"] for m in ids} == {"pending"}
+    assert {media_row(eng.cfg, m)["processing_status"] for m in ids} == {"pending"}
     eng.queue.start_consumer()
     assert eng.retry_failed() == 3  # flushed pending rows count as needing a retry
     for mid in ids:
@@ -324,7 +325,7 @@ def test_paused_workers_take_nothing_until_resumed(engine: MediaDeskEngine, sim:
     wait_until(lambda: engine.queue_length() == 1, what="the task to sit in the queue")
     # A negative needs a window: half a second in which a running worker would have finished it.
     time.sleep(0.5)
-    assert media_row(engine.cfg.db_path, mid)["processing_status"] == "pending"
+    assert media_row(engine.cfg, mid)["processing_status"] == "pending"
     assert sim.metadata_calls["PA-1"] == 0
     engine.resume_workers()
     assert_completed_with_bytes(engine, sim, wait_final(engine, mid))
@@ -338,7 +339,7 @@ def test_many_media_at_once_all_complete(engine: MediaDeskEngine, sim: CloudSimu
     for mid in ids:
         assert_completed_with_bytes(engine, sim, wait_final(engine, mid))
     assert sum(sim.metadata_calls.values()) == n
-    paths = [media_row(engine.cfg.db_path, m)["path"] for m in ids]
+    paths = [media_row(engine.cfg, m)["path"] for m in ids]
     assert len(set(paths)) == n
     assert Path(engine.cfg.data_dir / paths[0]).exists()
 

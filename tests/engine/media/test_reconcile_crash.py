@@ -6,7 +6,6 @@ import hashlib
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,8 @@ from engine.config import Config
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, Fault, WebhookSender, media_message
 
+pytestmark = pytest.mark.both_backends
+
 
 def test_restart_re_enqueues_unfinished_media_once_and_removes_partial_files(
         sim_config: Config, sim: CloudSimulator, start_engine: Callable[..., MediaDeskEngine]) -> None:
@@ -38,11 +39,9 @@ def test_restart_re_enqueues_unfinished_media_once_and_removes_partial_files(
         sim.add_media(f"RC-{i}", "image/jpeg")
         assert post_webhook(listener_url(first), media_message("image", f"RC-{i}", "image/jpeg")).status_code == 200
     first.stop()
-    db = sim_config.db_path
+    db = sim_config
     # what a crash leaves: one media caught mid-download, its temp file beside the destination
-    with sqlite3.connect(db) as conn:
-        conn.execute("update chat_media set processing_status = 'processing' where id = 2")
-    conn.close()
+    sql(db, "update chat_media set processing_status = 'processing' where id = 2")
     stale = sim_config.data_dir / "uploads" / "media" / "whatsapp" / "1" / "2026" / "01" / ".photo-2.jpg.abcd1234.part"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half a file")
@@ -64,7 +63,7 @@ def test_reconcile_honours_a_scheduled_retry(sim_config: Config, sim: CloudSimul
     eng = start_engine(sim_config.with_changes(retry_delays=(30.0, 30.0, 30.0)))
     sim.add_media("SCHED", "image/jpeg", fault=Fault(fail_first=1))
     post_webhook(listener_url(eng), media_message("image", "SCHED", "image/jpeg"))
-    row = wait_until(lambda: (r := media_row(sim_config.db_path, 1))["metadata"].get("next_attempt_at") and r,
+    row = wait_until(lambda: (r := media_row(sim_config, 1))["metadata"].get("next_attempt_at") and r,
                      what="the first attempt to schedule a retry")
     assert row["processing_status"] == "pending"
     eng.stop()
@@ -91,7 +90,7 @@ def free_port() -> int:
 class Serve:
     """`mediadesk serve` as a subprocess, configured through MEDIADESK_* as the contract does."""
 
-    def __init__(self, data_dir: Path, graph_url: str) -> None:
+    def __init__(self, data_dir: Path, graph_url: str, database_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = {**os.environ, "MEDIADESK_DATA_DIR": str(data_dir), "MEDIADESK_GRAPH_URL": graph_url,
@@ -100,6 +99,8 @@ class Serve:
                     "MEDIADESK_PORT": str(self.port), "MEDIADESK_RETRY_DELAYS": "0.2,0.2,0.2",
                     "MEDIADESK_STORAGE": "local", "MEDIADESK_WORKERS": "4",
                     "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+        if database_url:
+            self.env["MEDIADESK_DATABASE_URL"] = database_url
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,7 +152,8 @@ def serve_processes() -> Iterator[list[Serve]]:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_burst_loses_nothing(tmp_path: Path, sim: CloudSimulator, serve_processes: list[Serve]) -> None:
+def test_kill_9_mid_burst_loses_nothing(tmp_path: Path, sim: CloudSimulator, serve_processes: list[Serve],
+                                        database_url: str | None) -> None:
     n = 60
     ids = [f"C-{i:03d}" for i in range(n)]
     kinds: dict[str, tuple[str, str]] = {}
@@ -163,7 +165,7 @@ def test_kill_9_mid_burst_loses_nothing(tmp_path: Path, sim: CloudSimulator, ser
             kinds[mid] = ("image", "image/jpeg")
             sim.add_media(mid, "image/jpeg")
     data_dir = tmp_path / "data"
-    db = data_dir / "mediadesk.db"
+    db = database_url or data_dir / "mediadesk.db"
 
     def send(srv: Serve, i: int) -> None:
         kind, mime = kinds[ids[i]]
@@ -171,7 +173,7 @@ def test_kill_9_mid_burst_loses_nothing(tmp_path: Path, sim: CloudSimulator, ser
         with WebhookSender(f"{srv.url}/webhook", APP_SECRET) as sender:
             assert sender.send(body) == 200
 
-    first = Serve(data_dir, sim.base_url)
+    first = Serve(data_dir, sim.base_url, database_url)
     serve_processes.append(first)
     first.start()
     half = n // 2
@@ -194,7 +196,7 @@ def test_kill_9_mid_burst_loses_nothing(tmp_path: Path, sim: CloudSimulator, ser
     assert torn == []
     assert any(r["processing_status"] != "completed" for r in rows_after_kill), "the kill came too late to test much"
 
-    second = Serve(data_dir, sim.base_url)
+    second = Serve(data_dir, sim.base_url, database_url)
     serve_processes.append(second)
     second.start()
     for i in range(half):  # Meta redelivers what it is unsure of: nothing may double
