@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -245,7 +245,7 @@ class MediaStates:
         (finished, retried and taken by another worker) belongs to its new holder.
         """
         freed: list[int] = []
-        lease_now = func.json_extract(ChatMedia.meta, "$.holder.lease_until")
+        lease_now = ChatMedia.meta[("holder", "lease_until")].as_string()  # SQLite and PostgreSQL alike
         with self.db.session() as s:
             for row in rows:
                 same = lease_now == row.lease if isinstance(row.lease, str) else lease_now.is_(None)
