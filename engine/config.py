@@ -58,8 +58,10 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_BACKUP_KEEP": "backup_keep",
     "MEDIADESK_SCRUB_EVERY_MIN": "scrub_every_min",
     "MEDIADESK_SCRUB_PERIOD_DAYS": "scrub_period_days",
+    "MEDIADESK_TUNNEL_AUTHTOKEN": "tunnel_authtoken",
+    "MEDIADESK_TUNNEL_DOMAIN": "tunnel_domain",
 }
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password", "tunnel_authtoken")
 SMTP_SECURITY = ("starttls", "tls", "none")
 SETTINGS_FILE = "mediadesk.toml"
 
@@ -100,6 +102,8 @@ class Config:
     scrub_every_min: int = 60  # the rolling re-hash of stored files (engine.media.verify); 0 turns it off
     scrub_period_days: float = 7.0  # every stored file is re-hashed within this many days
     scrub_max_files: int = 500  # the most files one scrub run re-hashes, however far behind it is
+    tunnel_authtoken: str | None = None  # the owner's ngrok authtoken (a secret): the built-in tunnel's account
+    tunnel_domain: str | None = None  # a static ngrok domain, so the address Meta holds survives a restart
     config_file: Path | None = None
 
     @property
