@@ -322,8 +322,8 @@ def verify_token_for(cfg: Config) -> tuple[str, bool]:
         return cfg.verify_token, False
     token = _random.token_urlsafe(24)
     where = secrets.set_secret("verify_token", token, data_dir=cfg.data_dir)
-    log.warning("no verify token was set: made one and saved it (%s); a listener started before needs a restart",
-                where)
+    log.warning("no verify token was set: made one and saved it (%s); a listener already running needs it handed "
+                "over (the console does) or a restart", where)
     return token, True
 
 
