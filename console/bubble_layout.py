@@ -8,9 +8,10 @@ have fixed sizes per kind so a thumbnail arriving later never changes a row's he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontDatabase, QFontInfo, QFontMetrics
 
 from console.wording import clock, day_label
 from engine import MediaStatus, MessageView
@@ -87,9 +88,33 @@ def fallback_text(msg: MessageView) -> str | None:
     return None
 
 
+# Colour emoji fonts by platform; the first one installed is the message text's fallback for emoji.
+EMOJI_FAMILIES = ("Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji", "Twemoji", "Twitter Color Emoji",
+                  "JoyPixels", "EmojiOne Color")
+
+
+@lru_cache(maxsize=1)
+def emoji_family() -> str | None:
+    """The colour emoji font on this system (fontconfig, CoreText or DirectWrite found it), or None.
+
+    Without it as a named fallback, a text font that lacks a glyph falls to whatever font the platform picks
+    first, often a monochrome one or none: WhatsApp messages are full of emoji."""
+    installed = set(QFontDatabase.families())
+    return next((f for f in EMOJI_FAMILIES if f in installed), None)
+
+
+def with_emoji(font: QFont) -> QFont:
+    family = emoji_family()
+    if family is not None and family not in font.families():
+        # The family the platform actually matched, not an alias like "Sans Serif": Qt skips a name that is no
+        # installed family, and the emoji font (which has digits and a wide space) would then draw the text.
+        font.setFamilies([QFontInfo(font).family(), family])
+    return font
+
+
 class Fonts:
     def __init__(self) -> None:
-        base = QFont()
+        base = with_emoji(QFont())
         self.text = QFont(base)
         self.text.setPointSizeF(base.pointSizeF() + 0.5)
         self.small = QFont(base)
