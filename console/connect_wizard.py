@@ -53,11 +53,15 @@ MARKS = {"busy": "…", "ok": "✔", "error": "✖", "idle": ""}
 NOTE_STYLE = "color: #667781; font-size: 9pt;"
 
 
+def _sentence(text: str) -> str:
+    """The engine writes sentences to go after a colon; here they stand alone (an address stays as it is)."""
+    return text if text.startswith(("http://", "https://")) else text[:1].upper() + text[1:]
+
+
 def _words(exc: BaseException) -> str:
     """The engine's sentence, or for a bug of ours, an honest short one (the log has the rest)."""
     if isinstance(exc, MediaDeskError):
-        text = str(exc)
-        return text[:1].upper() + text[1:]
+        return _sentence(str(exc))
     log.error("a connect step failed unexpectedly", exc_info=exc)
     return f"Something went wrong on our side ({type(exc).__name__}); the log has the details"
 
@@ -109,6 +113,7 @@ class AccountPage(QWizardPage):
         self.check_button.clicked.connect(self.check)
         self.result = StepLine()
         self.numbers = QComboBox()
+        self.numbers.setPlaceholderText("the account's numbers, once it is checked")
         self.numbers.setEnabled(False)
         self.numbers.currentIndexChanged.connect(lambda _i: self.completeChanged.emit())
         form = QFormLayout()
@@ -117,10 +122,13 @@ class AccountPage(QWizardPage):
         row.addWidget(self.waba, 1)
         row.addWidget(self.check_button)
         form.addRow("Business account id", row)
-        form.addRow("", self.result)
-        form.addRow("Phone number", self.numbers)
+        picked = QFormLayout()
+        picked.addRow("Phone number", self.numbers)
         col = QVBoxLayout(self)
         col.addLayout(form)
+        col.addWidget(self.result)  # outside the form: a wrapped label in a form row gets a second row's height
+        col.addSpacing(8)
+        col.addLayout(picked)
         col.addStretch(1)
         col.addWidget(_note("The token needs the whatsapp_business_management and whatsapp_business_messaging "
                             "permissions on this account. It is kept in the OS keyring, or without one in a file "
@@ -158,6 +166,7 @@ class AccountPage(QWizardPage):
         self.numbers.clear()
         for n in numbers:
             self.numbers.addItem(n.label, n.phone_number_id)
+        self.numbers.setCurrentIndex(0)  # with a placeholder, a filled combo still selects nothing
         self.numbers.setEnabled(True)
         several = f"{len(numbers)} numbers" if len(numbers) > 1 else "1 number"
         text = f"WhatsApp accepted the token; account {numbers[0].waba_id} has {several}. Pick the one to connect."
@@ -232,8 +241,10 @@ class AddressPage(QWizardPage):
                             "on this computer."))
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
-        test_row.addWidget(self.result, 1)
+        test_row.addStretch(1)
+        col.addSpacing(4)
         col.addLayout(test_row)
+        col.addWidget(self.result)
         col.addStretch(1)
         for button in (self.tunnel_radio, self.own_radio):
             button.toggled.connect(self._mode_changed)
@@ -277,7 +288,7 @@ class AddressPage(QWizardPage):
         self._busy = False
         self.test_button.setEnabled(True)
         self.address = address
-        self.result.show_state("ok", address.message[:1].upper() + address.message[1:])
+        self.result.show_state("ok", _sentence(address.message))
         self.completeChanged.emit()
         self.w.step_done.emit("address", True, address.message)
 
@@ -396,7 +407,7 @@ class FirstMessagePage(QWizardPage):
     def initializePage(self) -> None:
         done = self.w.subscribe.done
         number = done.number.display_phone_number if done else "your business number"
-        self.setSubTitle("You are connected. Messages now arrive in MediaDesk; you may finish at any time.")
+        self.setSubTitle("You are connected: WhatsApp now sends this number's messages to MediaDesk.")
         self.hint.setText(f"Send a WhatsApp message to {number} from any phone: it shows here as soon as it "
                           "arrives. Finish whenever you like; messages keep arriving in the chat list.")
         if self.w.first is not None:
@@ -407,6 +418,7 @@ class FirstMessagePage(QWizardPage):
     def show_message(self, chat: ChatSummary) -> None:
         who = chat.name or phone(chat.wa_id)
         text = (chat.last_preview or "").strip() or "(a message without text)"
+        self.setTitle("The first message is here")
         self.result.show_state("ok", f"The first message arrived, from {who} ({phone(chat.wa_id)}): “{text}”")
 
 
@@ -423,6 +435,7 @@ class ConnectWizard(QWizard):
         self.setWindowTitle("Connect WhatsApp")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)  # connected: nothing left to cancel
         self.setMinimumSize(760, 540)
         self.first: ChatSummary | None = None
         self._waiting = False

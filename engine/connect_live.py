@@ -60,7 +60,16 @@ def find_numbers(cfg: Config, *, waba_id: str, access_token: str | None = None) 
                            reason="token")
     with requests.Session() as session:
         graph = BusinessGraph(graph_url=cfg.graph_url, version=cfg.graph_version, token=token, session=session)
-        return _find_numbers(graph, waba_id=waba_id.strip())
+        try:
+            return _find_numbers(graph, waba_id=waba_id.strip())
+        except ConnectError as exc:
+            if exc.reason != "token":
+                raise
+            # The command line's advice (Settings, the environment) does not fit a token being typed in
+            words = str(exc).split(": it is", 1)[0]
+            raise ConnectError(f"{words}: it is wrong, expired or revoked; make a new system user token (Meta "
+                               "Business Settings > System users > Generate token) and paste it here",
+                               reason="token", step="number") from exc
 
 
 def _use(engine: MediaDeskEngine, **changes: Any) -> Config:
