@@ -112,6 +112,33 @@ def with_emoji(font: QFont) -> QFont:
     return font
 
 
+_JOINERS = {0x200D, 0xFE0F, 0xFE0E, 0x20E3}  # zero-width joiner, presentation selectors, keycap
+_EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF), (0xE0020, 0xE007F))
+
+
+def big_emoji(text: str | None, *, most: int = 3) -> bool:
+    """A message of one to three emoji and nothing else: WhatsApp shows those large, without text beside them."""
+    count, joined, flags = 0, False, 0
+    for ch in (text or "").strip():
+        cp = ord(ch)
+        if ch.isspace():
+            continue
+        if cp in _JOINERS:
+            joined = cp == 0x200D
+            continue
+        if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # skin tones and flag tags modify the emoji before
+            continue
+        if 0x1F1E6 <= cp <= 0x1F1FF:  # a flag is a pair of regional indicators
+            flags += 1
+            count += flags % 2
+            continue
+        if not any(lo <= cp <= hi for lo, hi in _EMOJI_RANGES):
+            return False
+        count += 0 if joined else 1
+        joined = False
+    return 0 < count <= most
+
+
 class Fonts:
     def __init__(self) -> None:
         base = with_emoji(QFont())
@@ -128,6 +155,7 @@ class Fonts:
         self.fm_text = QFontMetrics(self.text)
         self.fm_small = QFontMetrics(self.small)
         self.fm_bold = QFontMetrics(self.bold)
+        self.fm_emoji = QFontMetrics(self.emoji)
 
 
 def compute_layout(msg: MessageView, width: int, fonts: Fonts, *, show_day: bool) -> BubbleLayout:
@@ -173,7 +201,7 @@ def compute_layout(msg: MessageView, width: int, fonts: Fonts, *, show_day: bool
         media_size = QSize(260, 56)
 
     text = caption_of(msg) or fallback_text(msg)
-    font_metrics = fonts.fm_text
+    font_metrics = fonts.fm_emoji if media_size is None and big_emoji(text) else fonts.fm_text
     text_rect = None
     text_w = text_h = 0
     if text:

@@ -9,7 +9,7 @@ import pytest
 from console_helpers import say
 from PySide6.QtGui import QColor, QFont
 
-from console.bubble_layout import Fonts, emoji_family, with_emoji
+from console.bubble_layout import Fonts, big_emoji, emoji_family, with_emoji
 from console.main_window import MainWindow
 from engine import MediaDeskEngine
 
@@ -52,3 +52,11 @@ def test_an_emoji_rich_chat_paints_its_emoji_in_colour(qtbot, window: MainWindow
     if os.environ.get("SCREENSHOT_DIR"):
         window.grab().save(str(os.path.join(os.environ["SCREENSHOT_DIR"], "emoji-chat.png")))
     assert _colourful(shot.toImage()) > 50, "the emoji painted without colour (a monochrome or missing font)"
+
+
+@pytest.mark.parametrize(("text", "big"), [
+    ("😂", True), ("👍👍", True), ("❤️", True), ("🇮🇹", True), ("👨‍👩‍👧", True), ("👍🏽", True), ("🎂 🎉 🥐", True),
+    ("😀😀😀😀", False), ("ok 👍", False), ("5️⃣", False), ("", False), ("Grazie!", False),
+])
+def test_one_to_three_emoji_alone_are_shown_large(text, big):
+    assert big_emoji(text) is big
