@@ -17,9 +17,11 @@ import pytest
 import shiboken6
 from keyring.backends import null
 
+from console.app import Startup
+from console.bridge import EngineBridge
 from console.connect_wizard import ConnectWizard
 from console.main_window import MainWindow
-from engine import Config, load_config, secrets_path
+from engine import Config, MediaDeskEngine, load_config, secrets_path
 from engine.simulator import CloudSimulator
 from engine.simulator.accounts import FIRST_MESSAGE
 from engine.tunnel import LoopbackTunnels
@@ -176,3 +178,33 @@ def test_a_callback_meta_cannot_verify_is_refused_and_can_be_tried_again(qtbot, 
 def window_workspaces(engine: Any) -> list[str]:
     info = engine.library.workspace()
     return [info.name] if info and info.phone_number_id else []
+
+
+def test_the_file_menu_opens_the_wizard(qtbot, window):
+    window.connect_action.trigger()
+    wiz = next(w for w in window.findChildren(ConnectWizard) if w.isVisible())
+    assert wiz.currentPage() is wiz.account and window.connect_action.text() == "&Connect WhatsApp…"
+    wiz.reject()
+    qtbot.waitUntil(lambda: not any(shiboken6.isValid(w) and w.isVisible()
+                                    for w in window.findChildren(ConnectWizard)), timeout=5000)
+
+
+def test_the_first_runs_connect_choice_opens_the_wizard_once_the_engine_runs(qtbot, cfg):
+    """The wizard needs the listener (Meta's handshake reaches it), so it waits for the engine to start."""
+    eng = MediaDeskEngine(cfg)
+    bridge = EngineBridge()
+    win = MainWindow(eng, bridge, cfg)
+    qtbot.addWidget(win)
+    startup = Startup(eng, bridge, win, None)
+    startup.connect_when_ready = True
+    try:
+        win.show()
+        startup.begin()
+        qtbot.waitUntil(lambda: startup.ready, timeout=15_000)
+        wiz = next(w for w in win.findChildren(ConnectWizard) if w.isVisible())
+        assert eng.listener is not None and wiz.engine is eng
+        wiz.reject()
+    finally:
+        bridge.detach()
+        win.close()
+        eng.stop()
