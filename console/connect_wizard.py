@@ -470,6 +470,12 @@ class ConnectWizard(QWizard):
 
     def done(self, result: int) -> None:
         self._waiting = False
+        address = self.address.address
+        if self.subscribe.done is None and address is not None and address.tunnel:
+            # Left before Meta was subscribed: a public address nobody uses should not stay open
+            engine = self.engine
+            run_task(engine.close_tunnel, None, lambda exc: log.warning("could not close the tunnel: %s", exc))
+            self.address.address = None
         if self._listening:  # done() may run twice (Finish, then the window closing)
             self.bridge.messages_stored.disconnect(self._on_stored)
             self._listening = False

@@ -208,3 +208,15 @@ def test_the_first_runs_connect_choice_opens_the_wizard_once_the_engine_runs(qtb
         bridge.detach()
         win.close()
         eng.stop()
+
+
+def test_leaving_before_subscribing_closes_the_tunnel_the_wizard_opened(qtbot, wizard, engine, tunnels):
+    assert check_account(qtbot, wizard)[0]
+    wizard.next()
+    wizard.address.app_secret.setText(SECRET)
+    wizard.address.authtoken.setText("owner-ngrok-token")
+    assert finished(qtbot, wizard, "address", wizard.address.test_button.click)[0]
+    assert engine.tunnel is not None
+    wizard.reject()
+    qtbot.waitUntil(lambda: engine.tunnel is None, timeout=5000)
+    assert tunnels.closed == tunnels.opened
