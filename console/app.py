@@ -20,7 +20,6 @@ from console.bridge import EngineBridge
 from console.gc_guard import GuiThreadGarbageCollector
 from console.main_window import MainWindow
 from console.screenshot import ScreenshotTaker
-from console.settings_dialog import SettingsDialog
 from console.tasks import run_task, wait_for_tasks
 from engine import Config, MediaDeskEngine, resource_path, setup_logging, version
 
@@ -57,7 +56,7 @@ def is_first_run(cfg: Config) -> bool:
 
 
 def ask_first_run(parent: Any = None) -> str | None:
-    """'demo', 'settings' or None (quit): a newcomer either sees it work or connects their number."""
+    """'demo', 'connect' or None (quit): a newcomer either sees it work or connects their number."""
     box = QMessageBox(parent)
     box.setWindowTitle("Welcome to MediaDesk")
     box.setIconPixmap(QIcon(str(resource_path("icons", "mediadesk.png"))).pixmap(64, 64))
@@ -65,11 +64,11 @@ def ask_first_run(parent: Any = None) -> str | None:
     box.setInformativeText("Try it with demo chats from a built-in WhatsApp simulator, or connect your "
                            "WhatsApp Business number now.")
     demo = box.addButton("Demo mode", QMessageBox.ButtonRole.AcceptRole)
-    settings = box.addButton("Settings…", QMessageBox.ButtonRole.ActionRole)
+    connect = box.addButton("Connect WhatsApp…", QMessageBox.ButtonRole.ActionRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.exec()
     clicked = box.clickedButton()
-    return "demo" if clicked is demo else "settings" if clicked is settings else None
+    return "demo" if clicked is demo else "connect" if clicked is connect else None
 
 
 class FirstPaint(QObject):
@@ -95,6 +94,7 @@ class Startup(QObject):
         self.engine, self.bridge, self.window, self.runner = engine, bridge, window, runner
         self.ready = False
         self.error: str | None = None
+        self.connect_when_ready = False  # the first-run choice: the wizard needs the listener running
 
     def begin(self) -> None:
         engine = self.engine
@@ -126,6 +126,8 @@ class Startup(QObject):
             self.runner.feed(self.engine.listener.address)
             self.window.status.showMessage("Demo mode: a WhatsApp simulator is sending the demo's chats", 15_000)
         self.ready = True
+        if self.connect_when_ready:
+            self.window.connect_whatsapp()
 
     def _failed(self, exc: BaseException) -> None:
         self.error = str(exc)
@@ -140,16 +142,12 @@ def run_console(cfg: Config, *, demo: bool = False, screenshot: Path | None = No
     log_path = setup_logging(cfg.logs_dir, verbose=verbose, stderr=verbose)
     app = make_app()
 
+    choice = None
     if not demo and screenshot is None and is_first_run(cfg):
         choice = ask_first_run()
         if choice is None:
             return 0
-        if choice == "demo":
-            demo = True
-        else:
-            dialog = SettingsDialog(cfg)
-            if dialog.exec():
-                cfg = dialog.result_config()
+        demo = choice == "demo"
 
     runner = None
     if demo:
@@ -165,6 +163,7 @@ def run_console(cfg: Config, *, demo: bool = False, screenshot: Path | None = No
         window.setWindowTitle("MediaDesk (demo)")
     first_paint = FirstPaint(window)
     startup = Startup(engine, bridge, window, runner)
+    startup.connect_when_ready = choice == "connect"
     taker = None
     if screenshot is not None:
         taker = ScreenshotTaker(window, Path(screenshot), first_paint=first_paint, startup=startup, runner=runner,

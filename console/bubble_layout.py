@@ -8,9 +8,10 @@ have fixed sizes per kind so a thumbnail arriving later never changes a row's he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontDatabase, QFontInfo, QFontMetrics
 
 from console.wording import clock, day_label
 from engine import MediaStatus, MessageView
@@ -87,9 +88,60 @@ def fallback_text(msg: MessageView) -> str | None:
     return None
 
 
+# Colour emoji fonts by platform; the first one installed is the message text's fallback for emoji.
+EMOJI_FAMILIES = ("Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji", "Twemoji", "Twitter Color Emoji",
+                  "JoyPixels", "EmojiOne Color")
+
+
+@lru_cache(maxsize=1)
+def emoji_family() -> str | None:
+    """The colour emoji font on this system (fontconfig, CoreText or DirectWrite found it), or None.
+
+    Without it as a named fallback, a text font that lacks a glyph falls to whatever font the platform picks
+    first, often a monochrome one or none: WhatsApp messages are full of emoji."""
+    installed = set(QFontDatabase.families())
+    return next((f for f in EMOJI_FAMILIES if f in installed), None)
+
+
+def with_emoji(font: QFont) -> QFont:
+    family = emoji_family()
+    if family is not None and family not in font.families():
+        # The family the platform actually matched, not an alias like "Sans Serif": Qt skips a name that is no
+        # installed family, and the emoji font (which has digits and a wide space) would then draw the text.
+        font.setFamilies([QFontInfo(font).family(), family])
+    return font
+
+
+_JOINERS = {0x200D, 0xFE0F, 0xFE0E, 0x20E3}  # zero-width joiner, presentation selectors, keycap
+_EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF), (0xE0020, 0xE007F))
+
+
+def big_emoji(text: str | None, *, most: int = 3) -> bool:
+    """A message of one to three emoji and nothing else: WhatsApp shows those large, without text beside them."""
+    count, joined, flags = 0, False, 0
+    for ch in (text or "").strip():
+        cp = ord(ch)
+        if ch.isspace():
+            continue
+        if cp in _JOINERS:
+            joined = cp == 0x200D
+            continue
+        if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # skin tones and flag tags modify the emoji before
+            continue
+        if 0x1F1E6 <= cp <= 0x1F1FF:  # a flag is a pair of regional indicators
+            flags += 1
+            count += flags % 2
+            continue
+        if not any(lo <= cp <= hi for lo, hi in _EMOJI_RANGES):
+            return False
+        count += 0 if joined else 1
+        joined = False
+    return 0 < count <= most
+
+
 class Fonts:
     def __init__(self) -> None:
-        base = QFont()
+        base = with_emoji(QFont())
         self.text = QFont(base)
         self.text.setPointSizeF(base.pointSizeF() + 0.5)
         self.small = QFont(base)
@@ -103,6 +155,7 @@ class Fonts:
         self.fm_text = QFontMetrics(self.text)
         self.fm_small = QFontMetrics(self.small)
         self.fm_bold = QFontMetrics(self.bold)
+        self.fm_emoji = QFontMetrics(self.emoji)
 
 
 def compute_layout(msg: MessageView, width: int, fonts: Fonts, *, show_day: bool) -> BubbleLayout:
@@ -148,7 +201,7 @@ def compute_layout(msg: MessageView, width: int, fonts: Fonts, *, show_day: bool
         media_size = QSize(260, 56)
 
     text = caption_of(msg) or fallback_text(msg)
-    font_metrics = fonts.fm_text
+    font_metrics = fonts.fm_emoji if media_size is None and big_emoji(text) else fonts.fm_text
     text_rect = None
     text_w = text_h = 0
     if text:

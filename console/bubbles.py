@@ -23,6 +23,7 @@ from console.bubble_layout import (
     Index,
     MessageRole,
     ProgressRole,
+    big_emoji,
     caption_of,
     compute_layout,
     fallback_text,
@@ -126,7 +127,8 @@ class MessageDelegate(QStyledItemDelegate):
         if lay.text is not None:
             text = caption_of(msg) or fallback_text(msg) or ""
             italic = fallback_text(msg) is not None
-            painter.setFont(self.fonts.italic if italic else self.fonts.text)
+            big = lay.media is None and big_emoji(text)
+            painter.setFont(self.fonts.emoji if big else self.fonts.italic if italic else self.fonts.text)
             painter.setPen(MUTED if italic else TEXT)
             painter.drawText(lay.text, Qt.TextFlag.TextWordWrap, text)
         self._footer(painter, lay, msg, overlay=lay.media is not None and lay.text is None and kind in VISUAL)

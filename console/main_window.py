@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
 from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
+from console.connect_wizard import ConnectWizard
 from console.conversation import MessageListModel
 from console.conversation_view import ConversationView
 from console.health_view import HealthView
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
             return action
 
         file_menu = bar.addMenu("&File")
+        self.connect_action = add(file_menu, "&Connect WhatsApp…", self.connect_whatsapp)
         self.settings_action = add(file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
         file_menu.addSeparator()
         add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -403,6 +405,15 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.cfg = dialog.result_config()
             self.apply_settings(self.cfg)
+
+    def connect_whatsapp(self, tunnels: Any = None) -> ConnectWizard:
+        """The wizard, not modal: messages keep arriving in the window behind it (`tunnels`: for tests)."""
+        wizard = ConnectWizard(self.engine, self.bridge, self, tunnels=tunnels)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.connected.connect(lambda _done: setattr(self, "cfg", self.engine.cfg))
+        wizard.connected.connect(lambda _done: self.reload())
+        wizard.open()
+        return wizard
 
     def apply_settings(self, cfg: Config) -> None:
         """Hand saved settings to the running engine, off the GUI thread; then say what changed."""

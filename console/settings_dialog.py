@@ -1,15 +1,16 @@
 """Settings (SPEC section 6): what goes where, and a clear word at each field that cannot work.
 
 The form and its field checks live here; saving is the engine's: non-secret settings go to a flat TOML file
-(`save_settings`), secrets to the OS keyring (never the file, never shown back), and the workspace's names and
-ids to its row in the database (the engine's `library`). Keyring, S3 and database calls can all block, so they
-run off the GUI thread.
+(`save_settings`), secrets to the OS keyring or, where there is none, to a file only the user can read (never
+the TOML file, never shown back; the dialog says which), and the workspace's names and ids to its row in the
+database (the engine's `library`). Keyring, S3 and database calls can all block, so they run off the GUI thread.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import shiboken6
@@ -50,6 +51,7 @@ from engine import (
     keyring_available,
     make_storage,
     save_settings,
+    secrets_path,
     set_secret,
 )
 
@@ -58,13 +60,13 @@ ERROR_STYLE = "color: #c62828; font-size: 9pt;"
 NOTE_STYLE = "color: #666666; font-size: 9pt;"
 OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 STORED_PLACEHOLDER = "•••• stored in keyring"
+STORED_IN_FILE_PLACEHOLDER = "•••• stored"
 
 
-def _keyring_state() -> dict[str, bool] | None:
-    """Which secrets the keyring holds, or None when this machine has no keyring."""
-    if not keyring_available():
-        return None
-    return {name: get_secret(name) is not None for name in ("access_token", "app_secret")}
+def _secrets_state(data_dir: Path) -> tuple[str | None, dict[str, bool]]:
+    """Where secrets are kept (None: the OS keyring; else the 0600 file's path), and which are stored."""
+    where = None if keyring_available() else str(secrets_path(data_dir))
+    return where, {name: get_secret(name, data_dir=data_dir) is not None for name in ("access_token", "app_secret")}
 
 
 # -- the dialog
@@ -225,32 +227,36 @@ class SettingsDialog(QDialog):
 
     # -- loading what lives outside Config
     def _load_background(self) -> None:
-        run_task(_keyring_state, self._on_keyring, self._on_keyring_error)
+        data_dir = self._cfg.data_dir
+        run_task(lambda: _secrets_state(data_dir), self._on_keyring, self._on_keyring_error)
         if self._library is not None:
             run_task(self._library.workspace, self._on_workspace, self._on_workspace_error)
 
-    def _on_keyring(self, state: dict[str, bool] | None) -> None:
+    def _on_keyring(self, found: tuple[str | None, dict[str, bool]] | None) -> None:
         if not shiboken6.isValid(self):
             return
-        self._keyring = state
         env = {"access_token": "MEDIADESK_ACCESS_TOKEN", "app_secret": "MEDIADESK_APP_SECRET"}
-        if state is None:
+        if found is None:  # the keyring or the secrets file could not even be read: the log says why
             for name in env:
                 self.fields[name].editor.setEnabled(False)
-                self.fields[name].editor.setPlaceholderText("no keyring on this computer")
-            self._secrets_note.setText("No OS keyring is available here, so secrets cannot be saved from this "
-                                       "dialog. Set MEDIADESK_ACCESS_TOKEN and MEDIADESK_APP_SECRET (and "
-                                       "MEDIADESK_VERIFY_TOKEN) in the environment before starting MediaDesk.")
+                self.fields[name].editor.setPlaceholderText("cannot be read here")
+            self._secrets_note.setText("The stored secrets could not be read (see Logs). Set MEDIADESK_ACCESS_TOKEN "
+                                       "and MEDIADESK_APP_SECRET in the environment before starting MediaDesk.")
             return
+        where, state = found
+        self._keyring = state
         for name, var in env.items():
             edit = self.fields[name].editor
             if os.environ.get(var):
                 edit.setPlaceholderText(f"set by {var} (the environment wins)")
             elif state.get(name):
-                edit.setPlaceholderText(STORED_PLACEHOLDER)
+                edit.setPlaceholderText(STORED_PLACEHOLDER if where is None else STORED_IN_FILE_PLACEHOLDER)
             else:
                 edit.setPlaceholderText("not set")
-        self._secrets_note.setText("Saved in the OS keyring, never shown again. Leave empty to keep what is stored.")
+        self._secrets_note.setText("Saved in the OS keyring, never shown again. Leave empty to keep what is stored."
+                                   if where is None else
+                                   f"No OS keyring here: saved in {where}, which only you can read; never shown "
+                                   "again. Leave empty to keep what is stored.")
 
     def _on_keyring_error(self, exc: BaseException) -> None:
         log.error("could not check the keyring", exc_info=exc)
@@ -371,8 +377,9 @@ class SettingsDialog(QDialog):
             self.save_result.setText(str(exc))
             return
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
-        if self._keyring is not None and (cfg.verify_token or None) != (self._cfg.verify_token or None):
+        if (cfg.verify_token or None) != (self._cfg.verify_token or None):
             secrets["verify_token"] = cfg.verify_token or ""
+        data_dir = self._cfg.data_dir
         library, ws = self._library, None
         if library is not None:
             base = self._workspace
@@ -382,7 +389,7 @@ class SettingsDialog(QDialog):
         def work() -> Config:
             save_settings(cfg)
             for name, value in secrets.items():
-                set_secret(name, value or None)
+                set_secret(name, value or None, data_dir=data_dir)
             if library is not None and ws is not None:
                 library.save_workspace(ws, graph_version=cfg.graph_version)
             return cfg

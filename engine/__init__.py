@@ -14,7 +14,8 @@ from engine.about import PROCESS_START, version
 from engine.alerts import AlertDelivery
 from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
-from engine.connect import ConnectedNumber, StepResult, connect_number
+from engine.connect import BusinessNumber, ConnectedNumber, StepResult, connect_number
+from engine.connect_live import PublicAddress, find_numbers, open_public_address, subscribe_number
 from engine.db.models import MediaStatus
 from engine.errors import (
     AlertError,
@@ -26,6 +27,7 @@ from engine.errors import (
     PermanentMediaError,
     StorageError,
     TransientMediaError,
+    TunnelError,
 )
 from engine.events import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 from engine.export import ExportResult, export_chat, media_link
@@ -37,7 +39,7 @@ from engine.media.reasons import FailureReason
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
 from engine.resources import resource_path
 from engine.runtime import MediaDeskEngine
-from engine.secrets import get_secret, keyring_available, set_secret
+from engine.secrets import get_secret, keyring_available, secrets_path, set_secret
 from engine.settings_file import save_settings, settings_path
 from engine.storage import make_storage
 from engine.workspace import WorkspaceInfo
@@ -55,6 +57,7 @@ __all__ = [
     "AlertDelivery",
     "AlertError",
     "BackupInfo",
+    "BusinessNumber",
     "ChatSummary",
     "Config",
     "ConfigError",
@@ -83,23 +86,29 @@ __all__ = [
     "PROCESSING_TARGET_S",
     "PROCESS_START",
     "PermanentMediaError",
+    "PublicAddress",
     "SUCCESS_TARGET",
     "StepResult",
     "StorageError",
     "TransientMediaError",
+    "TunnelError",
     "UNAVAILABLE_TARGET",
     "WorkspaceInfo",
     "connect_number",
     "export_chat",
+    "find_numbers",
     "get_secret",
     "keyring_available",
     "load_config",
     "make_storage",
     "media_link",
+    "open_public_address",
     "resource_path",
     "save_settings",
+    "secrets_path",
     "set_secret",
     "settings_path",
     "setup_logging",
+    "subscribe_number",
     "version",
 ]

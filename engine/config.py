@@ -61,8 +61,10 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_DISK_WARN_MB": "disk_warn_mb",
     "MEDIADESK_DISK_WARN_PERCENT": "disk_warn_percent",
     "MEDIADESK_DISK_BAD_MB": "disk_bad_mb",
+    "MEDIADESK_TUNNEL_AUTHTOKEN": "tunnel_authtoken",
+    "MEDIADESK_TUNNEL_DOMAIN": "tunnel_domain",
 }
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password", "tunnel_authtoken")
 SMTP_SECURITY = ("starttls", "tls", "none")
 SETTINGS_FILE = "mediadesk.toml"
 
@@ -107,6 +109,8 @@ class Config:
     disk_warn_mb: int = 1024
     disk_warn_percent: float = 5.0
     disk_bad_mb: int = 200
+    tunnel_authtoken: str | None = None  # the owner's ngrok authtoken (a secret): the built-in tunnel's account
+    tunnel_domain: str | None = None  # a static ngrok domain, so the address Meta holds survives a restart
     config_file: Path | None = None
 
     @property

@@ -214,6 +214,28 @@ def check_number(graph: BusinessGraph, *, waba_id: str, phone_number_id: str) ->
     return number
 
 
+def find_numbers(graph: BusinessGraph, *, waba_id: str) -> list[BusinessNumber]:
+    """The account's numbers, for the owner to pick one: the token, the account id and the permission on it
+    are all checked by this one call, each refusal in its own sentence."""
+    numbers: list[BusinessNumber] = []
+    page: str | None = f"{waba_id}/phone_numbers"
+    for _ in range(20):  # as in check_number: a guard against a paging loop
+        if page is None:
+            break
+        answer = graph.call("GET", page, params={"fields": f"id,{NUMBER_FIELDS}"} if "?" not in page else None,
+                            about=f"Business Account with id {waba_id}", unknown="account")
+        numbers += [BusinessNumber(phone_number_id=str(n.get("id")), waba_id=waba_id,
+                                   display_phone_number=str(n.get("display_phone_number") or ""),
+                                   verified_name=str(n.get("verified_name") or ""),
+                                   quality_rating=n.get("quality_rating"))
+                    for n in answer.get("data") or [] if isinstance(n, dict) and n.get("id")]
+        page = (answer.get("paging") or {}).get("next")
+    if not numbers:
+        raise ConnectError(f"WhatsApp Business Account {waba_id} has no phone number yet; add one in WhatsApp "
+                           "Manager first", reason="number")
+    return numbers
+
+
 def probe_callback(url: str, verify_token: str, *, fresh_token: bool = False) -> str | None:
     """Why the listener at `url` would fail Meta's verification, or None when it answers as it should."""
     challenge = str(_random.randbelow(10 ** 9))
@@ -300,8 +322,8 @@ def verify_token_for(cfg: Config) -> tuple[str, bool]:
         return cfg.verify_token, False
     token = _random.token_urlsafe(24)
     where = secrets.set_secret("verify_token", token, data_dir=cfg.data_dir)
-    log.warning("no verify token was set: made one and saved it (%s); a listener started before needs a restart",
-                where)
+    log.warning("no verify token was set: made one and saved it (%s); a listener already running needs it handed "
+                "over (the console does) or a restart", where)
     return token, True
 
 

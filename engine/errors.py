@@ -7,6 +7,8 @@
     ├── AlertError                 an alert could not reach the webhook or the mail server
     ├── ConnectError               connecting a WhatsApp number refused (`reason`: token, permission, number,
     │                              account, callback, secret, network, graph; `step`: which step refused)
+    ├── TunnelError                the built-in tunnel did not open (`reason`: secret, authtoken, domain,
+    │                              network, missing, tunnel); the local listener is untouched
     └── MediaError                 one download attempt failed
         ├── PermanentMediaError    retrying cannot fix it (bad token, media gone, too large, MIME lie)
         └── TransientMediaError    worth another attempt (5xx, timeout, expired link, truncated, hash)
@@ -47,6 +49,15 @@ class ConnectError(MediaDeskError):
         super().__init__(message)
         self.reason = reason
         self.step = step
+
+
+class TunnelError(MediaDeskError):
+    """The built-in tunnel did not open; `reason`: secret (no app secret), authtoken, domain, network,
+    missing (the ngrok SDK is not installed), tunnel."""
+
+    def __init__(self, message: str, *, reason: str = "tunnel") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class MediaError(MediaDeskError):

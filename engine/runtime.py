@@ -17,7 +17,7 @@ from engine.config import Config
 from engine.db import migrate as migrations
 from engine.db.backend import backend_for
 from engine.db.session import Database
-from engine.errors import StorageError
+from engine.errors import ConfigError, StorageError
 from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
@@ -33,6 +33,7 @@ from engine.monitoring import check_health
 from engine.relay import EventPublisher, make_transport
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import HOUSEKEEPING_PRIORITY, TaskQueue
+from engine.tunnel import NgrokTunnels, PublicTunnel, TunnelProvider, open_tunnel
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class MediaDeskEngine:
         self.guard: Guard | None = None
         self.listener_metrics: ListenerMetrics | None = None
         self.relay: EventPublisher | None = None  # this process's status events, out to every other process
+        self.tunnel: PublicTunnel | None = None  # the built-in tunnel's public address, once opened
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
 
@@ -99,6 +101,7 @@ class MediaDeskEngine:
 
     def stop(self) -> None:
         with self._lock:
+            self.close_tunnel()
             if self.listener:
                 self.listener.stop()
                 self.listener = None
@@ -148,7 +151,34 @@ class MediaDeskEngine:
         Thread-safe; it blocks while workers finish the download they are on (up to reconfigure.WORKER_STOP_WAIT_S).
         """
         with self._lock:
-            return reconfiguring.apply(self, cfg)
+            applied = reconfiguring.apply(self, cfg)
+            if self.tunnel is not None and not self.cfg.app_secret:
+                self.close_tunnel()  # never a public address without signatures
+                applied.append("the public address was closed: it needs the app secret")
+            elif self.tunnel is not None:
+                self.tunnel.use(self.cfg)
+            return applied
+
+    # -- the built-in tunnel (engine/tunnel.py)
+    def open_tunnel(self, *, provider: TunnelProvider | None = None, authtoken: str | None = None,
+                    domain: str | None = None) -> PublicTunnel:
+        """A public address for `/webhook` alone (replacing one already open); TunnelError, in words, when it
+        cannot open, and the local listener keeps working. Blocks while the provider connects."""
+        with self._lock:
+            if self.store is None:
+                raise ConfigError("the engine is not open yet: start it before opening a public address")
+            self.close_tunnel()
+            self.tunnel = open_tunnel(self.cfg, self.store, on_committed=self._on_committed,
+                                      provider=provider or NgrokTunnels(),
+                                      authtoken=authtoken or self.cfg.tunnel_authtoken,
+                                      domain=domain or self.cfg.tunnel_domain)
+            return self.tunnel
+
+    def close_tunnel(self) -> None:
+        with self._lock:
+            if self.tunnel is not None:
+                self.tunnel.close()
+                self.tunnel = None
 
     def storage_for(self, location: str) -> Storage:
         """The storage holding files stored at `location` ("local" or "amazon"), whichever new files use now:

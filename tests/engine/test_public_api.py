@@ -16,12 +16,14 @@ from engine.errors import (
     PermanentMediaError,
     StorageError,
     TransientMediaError,
+    TunnelError,
 )
 
 PUBLIC_API = [
     "AlertDelivery",
     "AlertError",
     "BackupInfo",
+    "BusinessNumber",
     "ChatSummary",
     "Config",
     "ConfigError",
@@ -50,24 +52,30 @@ PUBLIC_API = [
     "PROCESSING_TARGET_S",
     "PROCESS_START",
     "PermanentMediaError",
+    "PublicAddress",
     "SUCCESS_TARGET",
     "StepResult",
     "StorageError",
     "TransientMediaError",
+    "TunnelError",
     "UNAVAILABLE_TARGET",
     "WorkspaceInfo",
     "connect_number",
     "export_chat",
+    "find_numbers",
     "get_secret",
     "keyring_available",
     "load_config",
     "make_storage",
     "media_link",
+    "open_public_address",
     "resource_path",
     "save_settings",
+    "secrets_path",
     "set_secret",
     "settings_path",
     "setup_logging",
+    "subscribe_number",
     "version",
 ]
 
@@ -82,12 +90,13 @@ def test_every_public_name_exists() -> None:
 
 
 def test_exception_tree() -> None:
-    for exc in (ConfigError, DatabaseError, StorageError, MediaError, AlertError, ConnectError):
+    for exc in (ConfigError, DatabaseError, StorageError, MediaError, AlertError, ConnectError, TunnelError):
         assert issubclass(exc, MediaDeskError)
     assert issubclass(PermanentMediaError, MediaError) and issubclass(TransientMediaError, MediaError)
     assert PermanentMediaError("x", reason="gone").reason == "gone"
     assert TransientMediaError("x").reason == "transient"
     assert ConnectError("x", reason="token").reason == "token"
+    assert TunnelError("x", reason="authtoken").reason == "authtoken"
 
 
 def test_engine_never_imports_qt_or_the_console() -> None:

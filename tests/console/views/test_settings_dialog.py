@@ -6,13 +6,13 @@ import boto3
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
-from keyring.backends import fail
+from keyring.backends import null
 from moto.server import ThreadedMotoServer
 from PySide6.QtWidgets import QDialogButtonBox
 
 from console.settings_checks import validate_bucket
 from console.settings_dialog import STORED_PLACEHOLDER, SettingsDialog
-from engine import Config, Library, load_config
+from engine import Config, Library, load_config, secrets_path
 
 
 def _memory_keyring_class() -> type[KeyringBackend]:
@@ -153,15 +153,27 @@ def test_valid_values_make_the_right_config_and_are_saved(qtbot, cfg, memory_key
     assert d2.fields["access_token"].editor.text() == ""
 
 
-def test_without_a_keyring_the_secret_fields_explain_the_environment(qtbot, cfg):
+def test_without_a_keyring_secrets_are_saved_to_the_private_file_and_read_after_a_restart(qtbot, cfg):
     before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())  # a server or CI machine: no keyring at all
+    keyring.set_keyring(null.Keyring())  # a server or CI machine: no keyring at all
     try:
         d = _dialog(qtbot, cfg)
-        qtbot.waitUntil(lambda: "MEDIADESK_ACCESS_TOKEN" in d._secrets_note.text(), timeout=5000)
+        qtbot.waitUntil(lambda: "No OS keyring here" in d._secrets_note.text(), timeout=5000)
+        note = d._secrets_note.text()
+        assert str(secrets_path(cfg.data_dir)) in note and "only you can read" in note
+        assert d.fields["access_token"].editor.isEnabled() and d.fields["app_secret"].editor.isEnabled()
+        d.fields["access_token"].editor.setText("EAAG-typed-here")
+        d.fields["app_secret"].editor.setText("typed-secret")
+        with qtbot.waitSignal(d.accepted, timeout=10_000):
+            d.accept()
+        assert secrets_path(cfg.data_dir).stat().st_mode & 0o077 == 0
+        # the next start: a new config load, no environment, reads them back
+        again = load_config({"data_dir": cfg.data_dir}, environ={})
+        assert (again.access_token, again.app_secret) == ("EAAG-typed-here", "typed-secret")
+        d2 = _dialog(qtbot, again)
+        qtbot.waitUntil(lambda: d2.fields["access_token"].editor.placeholderText() == "•••• stored", timeout=5000)
     finally:
         keyring.set_keyring(before)
-    assert not d.fields["access_token"].editor.isEnabled()
 
 
 @pytest.fixture
