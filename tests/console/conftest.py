@@ -55,7 +55,7 @@ def cfg(tmp_path: Path, sim: CloudSimulator) -> Config:
     return Config(data_dir=tmp_path / "data").with_changes(
         graph_url=sim.base_url, graph_version=sim.version, access_token=sim.access_token, app_secret=APP_SECRET,
         verify_token="verify", port=0, workers=2, retry_delays=(0.05, 0.05),
-        health_every_min=0, scrub_every_min=0, backup_every_hours=0)  # periodic tasks would change what these tests check
+        health_every_min=0, scrub_every_min=0, backup_every_hours=0)  # periodic tasks would upset these tests
 
 
 @pytest.fixture
