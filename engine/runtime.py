@@ -26,7 +26,7 @@ from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
-from engine.metrics import Metrics, collect_metrics
+from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import HOUSEKEEPING_PRIORITY, TaskQueue
@@ -252,8 +252,9 @@ class MediaDeskEngine:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
         return Library(self.db) if self.db is not None else None
 
-    def metrics(self) -> Metrics:
-        return collect_metrics(self.db)
+    def metrics(self, window: str = DEFAULT_WINDOW) -> Metrics:
+        """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups."""
+        return collect_metrics(self.db, window=window)
 
     def scrub(self) -> VerifyReport:
         """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""

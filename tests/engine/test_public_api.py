@@ -36,6 +36,7 @@ PUBLIC_API = [
     "HealthChanged",
     "HealthReport",
     "Library",
+    "METRICS_WINDOWS",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
