@@ -1,7 +1,8 @@
 """Health charts (SPEC section 5): the engine's Metrics drawn with pyqtgraph, live while the engine works.
 
-Metrics are computed off the GUI thread (a few SQL queries over 50,000 rows can take a while) and the
-result comes back on the GUI thread, the only place where plots change.
+The owner picks the window (last hour, today, 7 days, 30 days). Metrics are read off the GUI thread (the
+engine's roll-ups: a window's buckets, whatever the history) and the result comes back on the GUI thread, the
+only place where plots change; a result for a window no longer picked is dropped.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from console.tasks import run_task
-from engine import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
+from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
 REFRESH_MS = 3000
 STATUS_COLORS = {"pending": "#f0a030", "processing": "#1e88e5", "completed": "#43a047", "failed": "#e53935"}
 GOOD, BAD, INK, MUTED, ACCENT = "#2e7d32", "#c62828", "#222222", "#666666", "#3f6fb5"
 MAX_REASONS = 8
+STEP_WORDS = {60: "minute", 600: "10 minutes", 3600: "hour", 86400: "day"}
 
 
 def _epoch(iso: str) -> float:
@@ -97,14 +99,17 @@ def _card(title: str) -> tuple[QFrame, QLabel, QLabel]:
 
 
 class ChartsView(QWidget):
-    """Six charts and four key figures over `metrics_provider()`; refreshed every few seconds while shown."""
+    """Six charts and four key figures over `metrics_provider(window)` for the window picked (a key of
+    METRICS_WINDOWS); refreshed every few seconds while shown, and at once when another window is picked."""
 
     refreshed = Signal(object)  # the Metrics just drawn
     failed = Signal(str)
 
-    def __init__(self, metrics_provider: Callable[[], Metrics], parent: QWidget | None = None) -> None:
+    def __init__(self, metrics_provider: Callable[[str], Metrics], parent: QWidget | None = None, *,
+                 window: str = "today") -> None:
         super().__init__(parent)
         self._provider = metrics_provider
+        self._window = window
         self._busy = False
         self._again = False
         self.metrics: Metrics | None = None
@@ -121,17 +126,19 @@ class ChartsView(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(12, 10, 12, 10)
         root.setSpacing(10)
+        root.addLayout(self._picker())
         cards = QHBoxLayout()
         cards.setSpacing(10)
-        c1, self._total, self._total_sub = _card("Media received")
+        c1, self._total, self._total_sub = _card("Media (finished, loading)")
         c2, self._unavail, self._unavail_sub = _card("Content not available")
         c3, self._proc, self._proc_sub = _card("Processing time (avg)")
-        c4, self._thru, self._thru_sub = _card("Completed in the last hour")
+        c4, self._thru, self._thru_sub = _card("Completed")
+        self._thru_head = c4.findChild(QLabel)
         for c in (c1, c2, c3, c4):
             cards.addWidget(c, 1)
         root.addLayout(cards)
 
-        self.over_time = _plot("Processing time per media (recent)", "time", "s", date_axis=True)
+        self.over_time = _plot("Processing time (average per minute)", "time", "s", date_axis=True)
         self.histogram = _plot("Processing time distribution", "media", None, "processing time", "s")
         self.status = _plot("Status breakdown", "media")
         self.throughput = _plot("Throughput (completed per minute)", "media / min", date_axis=True)
@@ -157,6 +164,39 @@ class ChartsView(QWidget):
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._updated.setAlignment(Qt.AlignmentFlag.AlignRight)
         root.addWidget(self._updated)
+
+    def _picker(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addStretch(1)
+        label = QLabel("Window")
+        label.setStyleSheet(f"color: {MUTED};")
+        self.window_picker = QComboBox()
+        self.window_picker.setObjectName("metricsWindow")
+        for key, words in METRICS_WINDOWS.items():
+            self.window_picker.addItem(words[:1].upper() + words[1:], key)
+        self.window_picker.setCurrentIndex(max(0, self.window_picker.findData(self._window)))
+        self.window_picker.currentIndexChanged.connect(self._window_picked)
+        label.setBuddy(self.window_picker)
+        row.addWidget(label)
+        row.addWidget(self.window_picker)
+        return row
+
+    @property
+    def window(self) -> str:
+        return self._window
+
+    def _window_picked(self, index: int) -> None:
+        self._window = self.window_picker.itemData(index)
+        self._retitle(self._window, None)
+        self.refresh()
+
+    def _retitle(self, window: str, step_s: int | None) -> None:
+        words = METRICS_WINDOWS.get(window, window)
+        self._thru_head.setText(f"Completed ({words})")
+        if step_s is not None:
+            per = STEP_WORDS.get(step_s, f"{step_s} s")
+            self.over_time.getPlotItem().setTitle(f"Processing time (average per {per})", color=INK, size="11pt")
+            self.throughput.getPlotItem().setTitle(f"Throughput (completed per {per})", color=INK, size="11pt")
 
     def _success_panel(self) -> QWidget:
         panel = QFrame()
@@ -200,12 +240,17 @@ class ChartsView(QWidget):
             self._again = True
             return
         self._busy = True
-        run_task(self._provider, self._on_metrics, self._on_error)
+        provider, window = self._provider, self._window
+        run_task(lambda: (window, provider(window)), self._on_metrics, self._on_error)
 
-    def _on_metrics(self, metrics: Metrics) -> None:
+    def _on_metrics(self, result: tuple[str, Metrics]) -> None:
         if not shiboken6.isValid(self):  # the view was closed while the query ran
             return
         self._busy = False
+        window, metrics = result
+        if window != self._window:  # picked another window meanwhile: its own refresh is queued
+            self._run_again()
+            return
         self.apply(metrics)
         self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s")
         self.refreshed.emit(metrics)
@@ -229,6 +274,7 @@ class ChartsView(QWidget):
     def apply(self, m: Metrics) -> None:
         """Draw `m` (GUI thread only)."""
         self.metrics = m
+        self._retitle(self._window, m.step_s)
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._draw_cards(m)
         self._draw_over_time(m)
@@ -257,7 +303,7 @@ class ChartsView(QWidget):
         done = sum(n for _, n in m.throughput)
         self._thru.setText(f"{done:,}")
         busiest = max((n for _, n in m.throughput), default=0)
-        self._thru_sub.setText(f"busiest minute: {busiest:,} media")
+        self._thru_sub.setText(f"busiest {STEP_WORDS.get(m.step_s, 'step')}: {busiest:,} media")
 
     def _draw_over_time(self, m: Metrics) -> None:
         item = self.over_time.getPlotItem()
@@ -333,11 +379,12 @@ class ChartsView(QWidget):
         item = self.throughput.getPlotItem()
         item.clear()
         if not m.throughput:
-            return _empty(self.throughput, "Nothing completed in the last hour")
-        xs = [_epoch(at) + 30 for at, _ in m.throughput]  # centre each bar on its minute
-        item.addItem(pg.BarGraphItem(x=xs, height=[n for _, n in m.throughput], width=50,
+            return _empty(self.throughput, f"Nothing completed ({METRICS_WINDOWS.get(m.window, m.window)})")
+        step = m.step_s
+        xs = [_epoch(at) + step / 2 for at, _ in m.throughput]  # centre each bar on its step
+        item.addItem(pg.BarGraphItem(x=xs, height=[n for _, n in m.throughput], width=step * 0.83,
                                      brush=STATUS_COLORS["completed"], pen=None))
-        item.setXRange(min(xs) - 60, max(xs) + 60, padding=0)
+        item.setXRange(min(xs) - step, max(xs) + step, padding=0)
         item.setYRange(0, max(n for _, n in m.throughput) * 1.1, padding=0)
 
     def _draw_reasons(self, m: Metrics) -> None:
