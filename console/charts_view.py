@@ -292,7 +292,8 @@ class ChartsView(QWidget):
             self._run_again()
             return
         self.apply(metrics)
-        self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s")
+        behind = " · still counting older media: figures will grow" if metrics.catching_up else ""
+        self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s{behind}")
         self.refreshed.emit(metrics)
         self._run_again()
 

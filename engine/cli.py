@@ -180,7 +180,7 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
         elif args.command == "stats":
             from engine.metrics import format_metrics
 
-            m = engine.metrics(args.window or "today")
+            m = engine.metrics(args.window or "today", catch_up_all=True)  # a report must not be partial
             plan = None
             if args.window == "today":
                 from engine.plan_reports import format_plan_reports, plan_reports

@@ -50,6 +50,7 @@ class Metrics:
     since: str = ""  # the window's start, ISO (UTC)
     step_s: int = MINUTE  # the width of one over_time / throughput point
     retried: int = 0  # attempts that failed with retries left (rescheduled) in the window
+    catching_up: bool = False  # older finished attempts not counted yet (an old or restored database)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +96,7 @@ def _histogram(t: Tally) -> list[tuple[float, float, int]]:
 
 
 def _assemble(window: str, since: int, step: int, tallies: dict[tuple[int, str, str], Tally],
-              live: dict[str, int]) -> Metrics:
+              live: dict[str, int], *, catching_up: bool = False) -> Metrics:
     done = Tally()
     per_step: dict[int, Tally] = {}
     reasons: dict[str, int] = {}
@@ -130,6 +131,7 @@ def _assemble(window: str, since: int, step: int, tallies: dict[tuple[int, str, 
         since=_iso(since),
         step_s=step,
         retried=retried,
+        catching_up=catching_up,
     )
 
 
@@ -141,19 +143,23 @@ def _live_counts(db: Database) -> dict[str, int]:
 
 
 def collect_metrics(db: Database, *, window: str = DEFAULT_WINDOW, now: datetime | None = None,
-                    retention: Retention = rollups.DEFAULT_RETENTION) -> Metrics:
+                    retention: Retention = rollups.DEFAULT_RETENTION, catch_up_batches: int | None = 1) -> Metrics:
     """The metrics over `window` (a key of WINDOWS), from the roll-ups.
 
-    First a bounded step of upkeep: count attempts the roll-ups never saw finish, compact old buckets; each is
-    an index lookup when there is nothing to do. Then one grouped read of the window's buckets.
+    First a bounded step of upkeep: count attempts the roll-ups never saw finish (`catch_up_batches` batches;
+    None: all of them, for a one-off report), compact old buckets; each is an index lookup when there is
+    nothing to do. Then one grouped read of the window's buckets.
     """
     now = now or utcnow()
     since, until, step = window_bounds(window, now)
-    rollups.catch_up(db.engine, now=now, retention=retention)
+    caught_up, batches = False, 0
+    while not caught_up and (catch_up_batches is None or batches < catch_up_batches):
+        caught_up = rollups.catch_up(db.engine, now=now, retention=retention)
+        batches += 1
     rollups.compact(db.engine, now=now, retention=retention)
     with db.engine.connect() as conn:
         tallies = rollups.read(conn, since=since, until=until, step=step)
-    return _assemble(window, since, step, tallies, _live_counts(db))
+    return _assemble(window, since, step, tallies, _live_counts(db), catching_up=not caught_up)
 
 
 def _direct_metrics(db: Database, *, window: str = DEFAULT_WINDOW, now: datetime | None = None) -> Metrics:
@@ -190,6 +196,8 @@ def format_metrics(m: Metrics) -> str:
         f"p95 {secs(m.processing_p95_s)} (target under {PROCESSING_TARGET_S:.0f} s)",
         f"throughput           {sum(c for _, c in m.throughput)} completed, {m.retried} attempts to retry",
     ]
+    if m.catching_up:
+        lines.append("note                 older media are still being counted: these figures will grow")
     if m.failure_reasons:
         lines.append("failure reasons      " + ", ".join(f"{k} {v}" for k, v in sorted(
             m.failure_reasons.items(), key=lambda kv: -kv[1])))

@@ -283,10 +283,12 @@ def rebuild(engine: Engine) -> None:
     ensure(engine)
 
 
-def catch_up(engine: Engine, *, batch: int = CATCH_UP_BATCH, retention: Retention = DEFAULT_RETENTION,
+def catch_up(engine: Engine, *, batch: int | None = None, retention: Retention = DEFAULT_RETENTION,
              now: datetime | None = None) -> bool:
-    """Count up to `batch` attempts the roll-ups have not passed yet; True when none is left."""
+    """Count up to `batch` (default CATCH_UP_BATCH) attempts the roll-ups have not passed yet; True when none
+    is left."""
     now = now or _now()
+    batch = batch or CATCH_UP_BATCH
     try:
         w = _peek(engine)
     except (OperationalError, ProgrammingError):

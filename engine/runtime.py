@@ -252,9 +252,10 @@ class MediaDeskEngine:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
         return Library(self.db) if self.db is not None else None
 
-    def metrics(self, window: str = DEFAULT_WINDOW) -> Metrics:
-        """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups."""
-        return collect_metrics(self.db, window=window)
+    def metrics(self, window: str = DEFAULT_WINDOW, *, catch_up_all: bool = False) -> Metrics:
+        """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups. A refresh counts a
+        bounded batch of older attempts first; `catch_up_all` (a one-off report) counts them all."""
+        return collect_metrics(self.db, window=window, catch_up_batches=None if catch_up_all else 1)
 
     def scrub(self) -> VerifyReport:
         """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""

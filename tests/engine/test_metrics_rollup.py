@@ -18,7 +18,16 @@ from engine.db import ChatMedia, Database, MediaAttempt, MediaStatus
 from engine.db.models import Setting, utcnow
 from engine.events import EventBus
 from engine.media.state import MediaStates
-from engine.metrics import WINDOWS, Metrics, _assemble, _direct_metrics, _live_counts, collect_metrics, window_bounds
+from engine.metrics import (
+    WINDOWS,
+    Metrics,
+    _assemble,
+    _direct_metrics,
+    _live_counts,
+    collect_metrics,
+    format_metrics,
+    window_bounds,
+)
 
 REASONS = ("gone", "expired", "timeout", "server", "auth")
 # Minutes for 30 hours, hours for 35 days: 7d and 30d windows read minutes and hours, 'today' minutes only,
@@ -211,6 +220,19 @@ def test_catch_up_is_bounded_per_call(database: Database) -> None:
     assert mark == ids[-1]
     assert _catch_up_all(database, batch=300, now=now) == 4
     _same(collect_metrics(database, window="today", now=now), _direct_metrics(database, window="today", now=now))
+
+
+def test_a_refresh_says_it_is_still_catching_up_and_a_report_catches_up_whole(database: Database,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    now = utcnow()
+    _add_history(database, n=900, now=now, days=1, seed=8)
+    monkeypatch.setattr(rollups, "CATCH_UP_BATCH", 200)
+    partial = collect_metrics(database, window="today", now=now)
+    assert partial.catching_up and partial.status_counts["completed"] < 900 * 0.8
+    assert "still being counted" in format_metrics(partial)
+    whole = collect_metrics(database, window="today", now=now, catch_up_batches=None)
+    assert not whole.catching_up
+    _same(whole, dataclasses.replace(_direct_metrics(database, window="today", now=now), catching_up=False))
 
 
 def test_concurrent_finishes_are_counted_once_each(database: Database) -> None:
