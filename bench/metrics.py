@@ -10,10 +10,11 @@ from the rows (`_direct_metrics`, a scan of the attempts finished in the window)
 
 The GUI-thread part of a refresh is measured in a child process (offscreen Qt): a ChartsView of 1280x800 is
 shown, then for each window collected metrics are handed to it as a finished background task would
-(`_on_metrics`) and the event loop is run until idle (the plots repaint what changed there, as they do in
-the app; forcing a repaint of the whole view is not what a refresh costs); each
+(`_on_metrics`) and the event loop is run, one turn at a time, until the view says it is drawn (`refreshed`):
+the view draws one plot per turn, and the plots repaint what changed in the turns between, as in the app. Each
 refresh brings other figures than the one before (metrics collected before and after 300 more media finished,
-in turn), so every plot changes. The wall time of the two is the GUI thread's, held to 16 ms.
+in turn), so every plot changes. Every turn's wall time is GUI-thread time: the longest turn is held to 16 ms
+(a frame), and the sum of a refresh's turns is reported beside it.
 Without `--quick` a dense database is measured too: 1,000,000 media within the last 30 days, every
 minute bucket filled, the most a window can hold (reported).
 """
@@ -178,9 +179,14 @@ def _gui(db_path: Path, prefix: str = "metrics.gui") -> list[Figure]:
         err = (out.stderr.strip().splitlines() or ["no output"])[-1]
         return [Figure(prefix, [], "ms", f"< {FRAME_MS:.0f} ms", False, note=f"the child failed: {err[:160]}")]
     d = json.loads(last)
-    return [Figure(f"{prefix}.{w}", d[w], "ms", f"< {FRAME_MS:.0f} ms GUI thread", max(d[w]) < FRAME_MS,
-                   note=f"worst {max(d[w]):.1f} ms: draw + the paints it causes, 1280x800, "
-                        f"{d['points'][w]} points") for w in WINDOWS]
+    out = []
+    for w in WINDOWS:
+        worst = d["slices"][w]
+        out.append(Figure(f"{prefix}.{w}", worst, "ms", f"no turn > {FRAME_MS:.0f} ms", max(worst) < FRAME_MS,
+                          note=f"worst turn {max(worst):.1f} ms of {d['turns'][w]} per refresh; the whole refresh "
+                               f"{statistics.median(d['totals'][w]):.1f} ms median, {max(d['totals'][w]):.1f} ms "
+                               f"worst ({d['points'][w]} points, 1280x800)"))
+    return out
 
 
 def _more_finished(db_path: Path, n: int) -> None:
@@ -226,24 +232,38 @@ def gui_child(db_path: str) -> None:
     view._timer.stop()  # only the refreshes timed below
     wait_for_tasks(10_000)
     app.processEvents()
-    times: dict[str, list[float]] = {}
+    drawn = [0]
+    view.refreshed.connect(lambda _m: drawn.__setitem__(0, drawn[0] + 1))
+
+    def refresh(w: str, m: Any) -> tuple[list[float], float]:
+        """Hand `m` over and run the event loop until it is drawn: every turn's time, and their sum."""
+        want = drawn[0] + 1
+        t = time.perf_counter()
+        view._on_metrics((w, m))
+        app.processEvents()
+        turns = [(time.perf_counter() - t) * 1000]
+        while drawn[0] < want:
+            t = time.perf_counter()
+            app.processEvents()  # a plot drawn, or the repaint of the one before
+            turns.append((time.perf_counter() - t) * 1000)
+        return turns, sum(turns)
+
+    slices: dict[str, list[float]] = {}
+    totals: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
     for w in WINDOWS:
         view._window = w
-        view._on_metrics((w, before[w]))  # the window just picked
-        view.repaint()
-        app.processEvents()
-        runs = []
+        refresh(w, before[w])  # the window just picked
+        slices[w], totals[w] = [], []
         for i in range(16):  # every refresh brings other figures: before and after 300 more media, in turn
-            m = (after if i % 2 == 0 else before)[w]
-            t = time.perf_counter()
-            view._on_metrics((w, m))
-            app.processEvents()  # the plots' repaints (what changed) and axis updates run here
-            runs.append((time.perf_counter() - t) * 1000)
-        times[w] = runs
+            turns, total = refresh(w, (after if i % 2 == 0 else before)[w])
+            slices[w].append(max(turns))
+            totals[w].append(total)
+            counts[w] = len(turns)
     points = {w: len(m.throughput) + len(m.over_time) + len(m.histogram) for w, m in after.items()}
     view.close()
     db.dispose()
-    print(json.dumps({**times, "points": points}), flush=True)
+    print(json.dumps({"slices": slices, "totals": totals, "turns": counts, "points": points}), flush=True)
 
 
 if __name__ == "__main__":

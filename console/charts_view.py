@@ -157,6 +157,11 @@ class ChartsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+        self._turns: list[Callable[[Metrics], None]] = []
+        self._turn_timer = QTimer(self)  # one plot per turn of the event loop (see _draw_in_turns)
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(0)
+        self._turn_timer.timeout.connect(self._next_turn)
         self._build()
 
     # -- layout
@@ -291,10 +296,9 @@ class ChartsView(QWidget):
         if window != self._window:  # picked another window meanwhile: its own refresh is queued
             self._run_again()
             return
-        self.apply(metrics)
         behind = " · still counting older media: figures will grow" if metrics.catching_up else ""
         self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s{behind}")
-        self.refreshed.emit(metrics)
+        self._draw_in_turns(metrics)
         self._run_again()
 
     def _on_error(self, exc: BaseException) -> None:
@@ -355,20 +359,47 @@ class ChartsView(QWidget):
         self._reason_ticks: list[list[tuple[int, str]]] = []
         self.reasons.getPlotItem().setLabel("bottom", "failed media", color=MUTED)
 
-    def apply(self, m: Metrics) -> None:
-        """Draw `m` (GUI thread only). The same figures as those drawn (a quiet engine) are not drawn again."""
-        if m == self.metrics:
-            return
+    def _plots(self) -> list[Callable[[Metrics], None]]:
+        return [self._draw_over_time, self._draw_histogram, self._draw_success, self._draw_status,
+                self._draw_throughput, self._draw_reasons]
+
+    def _start(self, m: Metrics) -> bool:
+        """The cheap part of a draw; False when `m` is what is on screen already (a quiet engine)."""
+        if m == self.metrics and not self._turns:
+            return False
         self.metrics = m
         self._retitle(self._window, m.step_s)
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._draw_cards(m)
-        self._draw_over_time(m)
-        self._draw_histogram(m)
-        self._draw_success(m)
-        self._draw_status(m)
-        self._draw_throughput(m)
-        self._draw_reasons(m)
+        return True
+
+    def apply(self, m: Metrics) -> None:
+        """Draw `m` now, every plot (GUI thread only)."""
+        self._turns = []
+        if self._start(m):
+            for draw in self._plots():
+                draw(m)
+
+    def _draw_in_turns(self, m: Metrics) -> None:
+        """Draw `m` one plot per turn of the event loop, each followed by its paint, so no turn holds the GUI
+        thread for a frame (all six at once took longer); `refreshed` is emitted once the last is drawn. A
+        result arriving meanwhile is drawn from the plot under way on."""
+        busy = bool(self._turns)
+        if not self._start(m):
+            self.refreshed.emit(m)
+            return
+        self._turns = self._plots()
+        if not busy:
+            self._turn_timer.start()
+
+    def _next_turn(self) -> None:
+        if not self._turns:
+            return
+        self._turns.pop(0)(self.metrics)
+        if self._turns:
+            self._turn_timer.start()
+        else:
+            self.refreshed.emit(self.metrics)
 
     def _draw_cards(self, m: Metrics) -> None:
         c = m.status_counts
