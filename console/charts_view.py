@@ -1,12 +1,14 @@
 """Health charts (SPEC section 5): the engine's Metrics drawn with pyqtgraph, live while the engine works.
 
-Metrics are computed off the GUI thread (a few SQL queries over 50,000 rows can take a while) and the
-result comes back on the GUI thread, the only place where plots change.
+The owner picks the window (last hour, today, 7 days, 30 days). Metrics are read off the GUI thread (the
+engine's roll-ups: a window's buckets, whatever the history) and the result comes back on the GUI thread, the
+only place where plots change; a result for a window no longer picked is dropped.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,21 +16,37 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from console.tasks import run_task
-from engine import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
+from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
 REFRESH_MS = 3000
 STATUS_COLORS = {"pending": "#f0a030", "processing": "#1e88e5", "completed": "#43a047", "failed": "#e53935"}
 GOOD, BAD, INK, MUTED, ACCENT = "#2e7d32", "#c62828", "#222222", "#666666", "#3f6fb5"
 MAX_REASONS = 8
+STEP_WORDS = {60: "minute", 600: "10 minutes", 3600: "hour", 86400: "day"}
 
 
 def _epoch(iso: str) -> float:
     """The engine writes naive UTC timestamps; DateAxisItem wants epoch seconds (it shows local time)."""
     at = datetime.fromisoformat(iso)
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def _ceiling(v: float) -> float:
+    """A round top for an axis: 1, 2, 2.5 or 5 times a power of ten, with headroom. Most refreshes keep
+    the same one, so the axis is not laid out and painted again (that, not the bars, is most of a redraw)."""
+    v = max(v * 1.1, 1.0)
+    power = 10 ** math.floor(math.log10(v))
+    return next(k * power for k in (1, 2, 2.5, 5, 10) if k * power >= v)
+
+
+def _time_range(m: Metrics) -> tuple[float, float]:
+    """The window itself, to the end of its current step: the same range all through a step."""
+    start = _epoch(m.since) if m.since else time.time() - 3600
+    step = m.step_s or 60
+    return start, math.ceil(time.time() / step) * step
 
 
 def _running_median(values: list[float], half: int) -> list[float]:
@@ -70,13 +88,34 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
 
 
 def _empty(w: pg.PlotWidget, text: str = "No data yet") -> None:
-    """Say so, rather than show an empty frame that looks broken."""
+    """Say so, rather than show an empty frame that looks broken (the plot's own label, made once)."""
     item = w.getPlotItem()
-    label = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
-    item.addItem(label)
-    label.setPos(0.5, 0.5)
+    label = getattr(w, "_empty_label", None)
+    if label is None:
+        label = w._empty_label = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+        item.addItem(label)
+        label.setPos(0.5, 0.5)
+    label.setText(text, color=MUTED)
+    label.show()
     item.setXRange(0, 1)
     item.setYRange(0, 1)
+
+
+def _filled(w: pg.PlotWidget) -> None:
+    label = getattr(w, "_empty_label", None)
+    if label is not None:
+        label.hide()
+
+
+def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg.TextItem]) -> list[pg.TextItem]:
+    """`n` value labels on `item`, reused from `have`; the ones not needed are hidden."""
+    while len(have) < n:
+        label = pg.TextItem("", color=INK, anchor=anchor)
+        item.addItem(label)
+        have.append(label)
+    for i, label in enumerate(have):
+        label.setVisible(i < n)
+    return have[:n]
 
 
 def _card(title: str) -> tuple[QFrame, QLabel, QLabel]:
@@ -97,14 +136,18 @@ def _card(title: str) -> tuple[QFrame, QLabel, QLabel]:
 
 
 class ChartsView(QWidget):
-    """Six charts and four key figures over `metrics_provider()`; refreshed every few seconds while shown."""
+    """Six charts and four key figures over `metrics_provider(window)` for the window picked (a key of
+    METRICS_WINDOWS); refreshed every few seconds while shown, and at once when another window is picked."""
 
     refreshed = Signal(object)  # the Metrics just drawn
     failed = Signal(str)
 
-    def __init__(self, metrics_provider: Callable[[], Metrics], parent: QWidget | None = None) -> None:
+    def __init__(self, metrics_provider: Callable[[str], Metrics], parent: QWidget | None = None, *,
+                 window: str = "today") -> None:
         super().__init__(parent)
         self._provider = metrics_provider
+        self._window = window
+        self._titled_step = 60  # the titles _build gives the plots
         self._busy = False
         self._again = False
         self.metrics: Metrics | None = None
@@ -114,6 +157,11 @@ class ChartsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+        self._turns: list[Callable[[Metrics], None]] = []
+        self._turn_timer = QTimer(self)  # one plot per turn of the event loop (see _draw_in_turns)
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(0)
+        self._turn_timer.timeout.connect(self._next_turn)
         self._build()
 
     # -- layout
@@ -121,20 +169,22 @@ class ChartsView(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(12, 10, 12, 10)
         root.setSpacing(10)
+        root.addLayout(self._picker())
         cards = QHBoxLayout()
         cards.setSpacing(10)
-        c1, self._total, self._total_sub = _card("Media received")
+        c1, self._total, self._total_sub = _card("Media (finished, loading)")
         c2, self._unavail, self._unavail_sub = _card("Content not available")
         c3, self._proc, self._proc_sub = _card("Processing time (avg)")
-        c4, self._thru, self._thru_sub = _card("Completed in the last hour")
+        c4, self._thru, self._thru_sub = _card("Completed")
+        self._thru_head = c4.findChild(QLabel)
         for c in (c1, c2, c3, c4):
             cards.addWidget(c, 1)
         root.addLayout(cards)
 
-        self.over_time = _plot("Processing time per media (recent)", "time", "s", date_axis=True)
+        self.over_time = _plot("Processing time (average per minute)", "time", "s", date_axis=True)
         self.histogram = _plot("Processing time distribution", "media", None, "processing time", "s")
         self.status = _plot("Status breakdown", "media")
-        self.throughput = _plot("Throughput (completed per minute)", "media / min", date_axis=True)
+        self.throughput = _plot("Throughput (completed per minute)", "media", date_axis=True)
         self.reasons = _plot("Failure reasons", "")
         self.reasons.getPlotItem().getAxis("left").setWidth(150)
         self.success_bar = _plot("", "")
@@ -157,6 +207,41 @@ class ChartsView(QWidget):
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._updated.setAlignment(Qt.AlignmentFlag.AlignRight)
         root.addWidget(self._updated)
+        self._make_items()
+
+    def _picker(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addStretch(1)
+        label = QLabel("Window")
+        label.setStyleSheet(f"color: {MUTED};")
+        self.window_picker = QComboBox()
+        self.window_picker.setObjectName("metricsWindow")
+        for key, words in METRICS_WINDOWS.items():
+            self.window_picker.addItem(words[:1].upper() + words[1:], key)
+        self.window_picker.setCurrentIndex(max(0, self.window_picker.findData(self._window)))
+        self.window_picker.currentIndexChanged.connect(self._window_picked)
+        label.setBuddy(self.window_picker)
+        row.addWidget(label)
+        row.addWidget(self.window_picker)
+        return row
+
+    @property
+    def window(self) -> str:
+        return self._window
+
+    def _window_picked(self, index: int) -> None:
+        self._window = self.window_picker.itemData(index)
+        self._retitle(self._window, None)
+        self.refresh()
+
+    def _retitle(self, window: str, step_s: int | None) -> None:
+        self._thru_head.setText(f"Completed ({METRICS_WINDOWS.get(window, window)})")
+        if step_s is None or step_s == self._titled_step:
+            return  # a new title lays the plot out again: only when it changes
+        self._titled_step = step_s
+        per = STEP_WORDS.get(step_s, f"{step_s} s")
+        self.over_time.getPlotItem().setTitle(f"Processing time (average per {per})", color=INK, size="11pt")
+        self.throughput.getPlotItem().setTitle(f"Throughput (completed per {per})", color=INK, size="11pt")
 
     def _success_panel(self) -> QWidget:
         panel = QFrame()
@@ -200,15 +285,20 @@ class ChartsView(QWidget):
             self._again = True
             return
         self._busy = True
-        run_task(self._provider, self._on_metrics, self._on_error)
+        provider, window = self._provider, self._window
+        run_task(lambda: (window, provider(window)), self._on_metrics, self._on_error)
 
-    def _on_metrics(self, metrics: Metrics) -> None:
+    def _on_metrics(self, result: tuple[str, Metrics]) -> None:
         if not shiboken6.isValid(self):  # the view was closed while the query ran
             return
         self._busy = False
-        self.apply(metrics)
-        self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s")
-        self.refreshed.emit(metrics)
+        window, metrics = result
+        if window != self._window:  # picked another window meanwhile: its own refresh is queued
+            self._run_again()
+            return
+        behind = " · still counting older media: figures will grow" if metrics.catching_up else ""
+        self._updated.setText(f"Updated {datetime.now():%H:%M:%S} · refreshes every {REFRESH_MS // 1000} s{behind}")
+        self._draw_in_turns(metrics)
         self._run_again()
 
     def _on_error(self, exc: BaseException) -> None:
@@ -225,18 +315,91 @@ class ChartsView(QWidget):
             self._again = False
             self.refresh()
 
-    # -- drawing
-    def apply(self, m: Metrics) -> None:
-        """Draw `m` (GUI thread only)."""
+    # -- drawing: every plot item is made once and given new data on each refresh; building them anew
+    # (clear, then add) cost more GUI-thread time than a frame per refresh.
+    def _make_items(self) -> None:
+        self._ot_points = self.over_time.getPlotItem().plot([], [], pen=None, symbol="o", symbolSize=4,
+                                                            symbolBrush=(63, 111, 181, 110), symbolPen=None)
+        self._ot_median = self.over_time.getPlotItem().plot([], [], pen=pg.mkPen(ACCENT, width=2))
+        self._hist_bars = pg.BarGraphItem(x0=[0], x1=[1], height=[0], brush="#90b4e0", pen=pg.mkPen("w"))
+        self.histogram.getPlotItem().addItem(self._hist_bars)
+        # p50's label sits right of its line, p95's left of its own (it is often the right edge of the
+        # plot, where a label would be cut off), and lower, so the two never overlap.
+        self._hist_lines = {}
+        for name, color, where, side in (("p50", GOOD, 0.93, 0), ("p95", BAD, 0.75, 1)):
+            line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
+                                   label=name, labelOpts={"position": where, "color": color,
+                                                          "fill": (255, 255, 255, 220),
+                                                          "anchors": [(side, 0.5), (side, 0.5)]})
+            self.histogram.getPlotItem().addItem(line)
+            self._hist_lines[name] = line
+        item = self.success_bar.getPlotItem()
+        item.addItem(pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[100], brush="#eceff3", pen=None))
+        self._success_fill = pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[0], brush=GOOD, pen=None)
+        item.addItem(self._success_fill)
+        item.addItem(pg.InfiniteLine(SUCCESS_TARGET * 100, angle=90, pen=pg.mkPen(INK, width=2),
+                                     label=f"target {SUCCESS_TARGET * 100:.0f}%",
+                                     labelOpts={"position": 0.98, "color": INK, "anchors": [(1, 0), (1, 0)]}))
+        item.setYRange(-0.5, 1.4, padding=0)  # headroom above the bar for the target label
+        item.setLabel("bottom", "% of finished media loaded", color=MUTED)
+        names = list(STATUS_COLORS)
+        self._status_bars = pg.BarGraphItem(x=list(range(len(names))), height=[0] * len(names), width=0.6,
+                                            brushes=[STATUS_COLORS[n] for n in names], pen=None)
+        item = self.status.getPlotItem()
+        item.addItem(self._status_bars)
+        self._status_labels = _texts(item, len(names), (0.5, 1), [])
+        item.getAxis("bottom").setTicks([list(enumerate(names))])
+        item.setXRange(-0.6, len(names) - 0.4, padding=0)
+        self._thru_bars = pg.BarGraphItem(x=[0], height=[0], width=1, brush=STATUS_COLORS["completed"], pen=None)
+        self.throughput.getPlotItem().addItem(self._thru_bars)
+        self._reason_bars = pg.BarGraphItem(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"],
+                                            pen=None)
+        self.reasons.getPlotItem().addItem(self._reason_bars)
+        self._reason_labels: list[pg.TextItem] = []
+        self._reason_ticks: list[list[tuple[int, str]]] = []
+        self.reasons.getPlotItem().setLabel("bottom", "failed media", color=MUTED)
+
+    def _plots(self) -> list[Callable[[Metrics], None]]:
+        return [self._draw_over_time, self._draw_histogram, self._draw_success, self._draw_status,
+                self._draw_throughput, self._draw_reasons]
+
+    def _start(self, m: Metrics) -> bool:
+        """The cheap part of a draw; False when `m` is what is on screen already (a quiet engine)."""
+        if m == self.metrics and not self._turns:
+            return False
         self.metrics = m
+        self._retitle(self._window, m.step_s)
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._draw_cards(m)
-        self._draw_over_time(m)
-        self._draw_histogram(m)
-        self._draw_success(m)
-        self._draw_status(m)
-        self._draw_throughput(m)
-        self._draw_reasons(m)
+        return True
+
+    def apply(self, m: Metrics) -> None:
+        """Draw `m` now, every plot (GUI thread only)."""
+        self._turns = []
+        if self._start(m):
+            for draw in self._plots():
+                draw(m)
+
+    def _draw_in_turns(self, m: Metrics) -> None:
+        """Draw `m` one plot per turn of the event loop, each followed by its paint, so no turn holds the GUI
+        thread for a frame (all six at once took longer); `refreshed` is emitted once the last is drawn. A
+        result arriving meanwhile is drawn from the plot under way on."""
+        busy = bool(self._turns)
+        if not self._start(m):
+            self.refreshed.emit(m)
+            return
+        self._turns = self._plots()
+        if not busy:
+            self._turn_timer.start()
+
+    def _next_turn(self) -> None:
+        if not self._turns:
+            return
+        self._turns.pop(0)(self.metrics)
+        if self._turns:
+            self._turn_timer.start()
+        else:
+            self.refreshed.emit(self.metrics)
 
     def _draw_cards(self, m: Metrics) -> None:
         c = m.status_counts
@@ -257,38 +420,42 @@ class ChartsView(QWidget):
         done = sum(n for _, n in m.throughput)
         self._thru.setText(f"{done:,}")
         busiest = max((n for _, n in m.throughput), default=0)
-        self._thru_sub.setText(f"busiest minute: {busiest:,} media")
+        self._thru_sub.setText(f"busiest {STEP_WORDS.get(m.step_s, 'step')}: {busiest:,} media")
 
     def _draw_over_time(self, m: Metrics) -> None:
-        item = self.over_time.getPlotItem()
-        item.clear()
         if not m.over_time:
+            self._ot_points.setData([], [])
+            self._ot_median.setData([], [])
             return _empty(self.over_time)
+        _filled(self.over_time)
         xs = [_epoch(at) for at, _ in m.over_time]
         ys = [s for _, s in m.over_time]
-        item.plot(xs, ys, pen=None, symbol="o", symbolSize=4, symbolBrush=(63, 111, 181, 110), symbolPen=None)
-        # Single media are noisy; a running median shows whether the pipeline is getting slower.
-        item.plot(xs, _running_median(ys, max(1, len(ys) // 40)), pen=pg.mkPen(ACCENT, width=2))
-        item.enableAutoRange()
+        self._ot_points.setData(xs, ys)
+        # Single steps are noisy; a running median shows whether the pipeline is getting slower.
+        self._ot_median.setData(xs, _running_median(ys, max(1, len(ys) // 40)))
+        item = self.over_time.getPlotItem()
+        item.setXRange(*_time_range(m), padding=0.02)
+        item.setYRange(0, _ceiling(max(ys)), padding=0)
 
     def _draw_histogram(self, m: Metrics) -> None:
         item = self.histogram.getPlotItem()
-        item.clear()
         if not m.histogram:
+            self._hist_bars.hide()
+            for line in self._hist_lines.values():
+                line.hide()
             return _empty(self.histogram)
-        item.addItem(pg.BarGraphItem(x0=[a for a, _, _ in m.histogram], x1=[b for _, b, _ in m.histogram],
-                                     height=[n for _, _, n in m.histogram], brush="#90b4e0", pen=pg.mkPen("w")))
-        # p50's label sits right of its line, p95's left of its own (it is often the right edge of the
-        # plot, where a label would be cut off), and lower, so the two never overlap.
-        for name, value, color, where, side in (("p50", m.processing_p50_s, GOOD, 0.93, 0),
-                                                ("p95", m.processing_p95_s, BAD, 0.75, 1)):
+        _filled(self.histogram)
+        self._hist_bars.setOpts(x0=[a for a, _, _ in m.histogram], x1=[b for _, b, _ in m.histogram],
+                                height=[n for _, _, n in m.histogram])
+        self._hist_bars.show()
+        for name, value in (("p50", m.processing_p50_s), ("p95", m.processing_p95_s)):
+            line = self._hist_lines[name]
+            line.setVisible(value is not None)
             if value is not None:
-                item.addItem(pg.InfiniteLine(
-                    value, angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
-                    label=f"{name} {_secs(value)}",
-                    labelOpts={"position": where, "color": color, "fill": (255, 255, 255, 220),
-                               "anchors": [(side, 0.5), (side, 0.5)]}))
-        item.enableAutoRange()
+                line.setValue(value)
+                line.label.setFormat(f"{name} {_secs(value)}")
+        item.setXRange(0, m.histogram[-1][1], padding=0.02)
+        item.setYRange(0, _ceiling(max(n for _, _, n in m.histogram)), padding=0)
 
     def _draw_success(self, m: Metrics) -> None:
         rate = m.success_rate
@@ -299,63 +466,56 @@ class ChartsView(QWidget):
         verdict = "on target" if rate is not None and ok else ("below target" if rate is not None else "no media yet")
         self._success_sub.setText(f"{done:,} of {done + failed:,} loaded · target {SUCCESS_TARGET * 100:.0f}%+ · "
                                   f"{verdict}")
-        item = self.success_bar.getPlotItem()
-        item.clear()
-        item.addItem(pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[100], brush="#eceff3", pen=None))
+        self._success_fill.setVisible(rate is not None)
         if rate is not None:
-            item.addItem(pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[rate * 100],
-                                         brush=GOOD if ok else BAD, pen=None))
-        item.addItem(pg.InfiniteLine(SUCCESS_TARGET * 100, angle=90, pen=pg.mkPen(INK, width=2),
-                                     label=f"target {SUCCESS_TARGET * 100:.0f}%",
-                                     labelOpts={"position": 0.98, "color": INK, "anchors": [(1, 0), (1, 0)]}))
+            self._success_fill.setOpts(width=[rate * 100], brush=GOOD if ok else BAD)
         # Zoom in when the rate is high: the gap between 97% and the 99% target must be visible.
         low = 0.0 if rate is None or rate < 0.85 else max(0.0, math.floor(rate * 20 - 1) * 5)
-        item.setXRange(low, 100, padding=0.02)
-        item.setYRange(-0.5, 1.4, padding=0)  # headroom above the bar for the target label
-        item.setLabel("bottom", "% of finished media loaded", color=MUTED)
+        self.success_bar.getPlotItem().setXRange(low, 100, padding=0.02)
 
     def _draw_status(self, m: Metrics) -> None:
         item = self.status.getPlotItem()
-        item.clear()
-        names = list(STATUS_COLORS)
-        counts = [m.status_counts.get(n, 0) for n in names]
-        item.addItem(pg.BarGraphItem(x=list(range(len(names))), height=counts, width=0.6,
-                                     brushes=[STATUS_COLORS[n] for n in names], pen=None))
-        for i, n in enumerate(counts):
-            label = pg.TextItem(f"{n:,}", color=INK, anchor=(0.5, 1))
+        counts = [m.status_counts.get(n, 0) for n in STATUS_COLORS]
+        self._status_bars.setOpts(height=counts)
+        for i, (label, n) in enumerate(zip(self._status_labels, counts, strict=True)):
+            label.setText(f"{n:,}", color=INK)
             label.setPos(i, n)
-            item.addItem(label)
-        item.getAxis("bottom").setTicks([list(enumerate(names))])
-        item.setXRange(-0.6, len(names) - 0.4, padding=0)
-        item.setYRange(0, max(counts + [1]) * 1.18, padding=0)
+        item.setYRange(0, _ceiling(max(counts + [1]) * 1.1), padding=0)
 
     def _draw_throughput(self, m: Metrics) -> None:
         item = self.throughput.getPlotItem()
-        item.clear()
         if not m.throughput:
-            return _empty(self.throughput, "Nothing completed in the last hour")
-        xs = [_epoch(at) + 30 for at, _ in m.throughput]  # centre each bar on its minute
-        item.addItem(pg.BarGraphItem(x=xs, height=[n for _, n in m.throughput], width=50,
-                                     brush=STATUS_COLORS["completed"], pen=None))
-        item.setXRange(min(xs) - 60, max(xs) + 60, padding=0)
-        item.setYRange(0, max(n for _, n in m.throughput) * 1.1, padding=0)
+            self._thru_bars.hide()
+            return _empty(self.throughput, f"Nothing completed ({METRICS_WINDOWS.get(m.window, m.window)})")
+        _filled(self.throughput)
+        step = m.step_s
+        xs = [_epoch(at) + step / 2 for at, _ in m.throughput]  # centre each bar on its step
+        self._thru_bars.setOpts(x=xs, height=[n for _, n in m.throughput], width=step * 0.83)
+        self._thru_bars.show()
+        item.setXRange(*_time_range(m), padding=0.02)
+        item.setYRange(0, _ceiling(max(n for _, n in m.throughput)), padding=0)
 
     def _draw_reasons(self, m: Metrics) -> None:
         item = self.reasons.getPlotItem()
-        item.clear()
         if not m.failure_reasons:
-            item.getAxis("left").setTicks([[]])
+            self._reason_bars.hide()
+            _texts(item, 0, (0, 0.5), self._reason_labels)
+            self._reason_ticks = [[]]
+            item.getAxis("left").setTicks(self._reason_ticks)
             return _empty(self.reasons, "No failures")
+        _filled(self.reasons)
         top = sorted(m.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_REASONS]
         top.reverse()  # the most frequent reason on top
         counts = [n for _, n in top]
-        item.addItem(pg.BarGraphItem(x0=0, y=list(range(len(top))), height=0.6, width=counts,
-                                     brush=STATUS_COLORS["failed"], pen=None))
-        for i, n in enumerate(counts):
-            label = pg.TextItem(f" {n:,}", color=INK, anchor=(0, 0.5))
+        self._reason_bars.setOpts(y=list(range(len(top))), width=counts)
+        self._reason_bars.show()
+        for i, (label, n) in enumerate(zip(_texts(item, len(top), (0, 0.5), self._reason_labels), counts,
+                                           strict=True)):
+            label.setText(f" {n:,}", color=INK)
             label.setPos(n, i)
-            item.addItem(label)
-        item.getAxis("left").setTicks([[(i, FailureReason.label_for(k)) for i, (k, _) in enumerate(top)]])
+        ticks = [[(i, FailureReason.label_for(k)) for i, (k, _) in enumerate(top)]]
+        if ticks != self._reason_ticks:  # new ticks lay the axis out and paint it again
+            self._reason_ticks = ticks
+            item.getAxis("left").setTicks(ticks)
         item.setYRange(-0.6, len(top) - 0.4, padding=0)
-        item.setXRange(0, max(counts) * 1.2, padding=0)
-        item.setLabel("bottom", "failed media", color=MUTED)
+        item.setXRange(0, _ceiling(max(counts) * 1.1), padding=0)

@@ -5,7 +5,7 @@ The engine never imports Qt or the console: it runs the same inside the desktop 
 - running it: `MediaDeskEngine` (its `library` reads chats, conversations, media and the workspace), `Config`,
   `load_config`, the settings file (`save_settings`, `settings_path`) and the keyring (`get_secret`, ...)
 - what it reads back: `ChatSummary`, `MessageView`, `MediaView`, `WorkspaceInfo`, `HealthReport`/`Finding`,
-  `Metrics` with its targets, `MediaStatus`
+  `Metrics` with its targets and windows (`METRICS_WINDOWS`), `MediaStatus`
 - what it tells: `EventBus` and its events; errors: the `MediaDeskError` tree (engine/errors.py)
 - around it: `version`, `PROCESS_START`, `resource_path`, `setup_logging`, `DemoRunner`, `make_storage`
 """
@@ -37,6 +37,7 @@ from engine.logs import setup_logging
 from engine.maintenance import MaintenanceState
 from engine.media.reasons import FailureReason
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
+from engine.metrics import WINDOWS as METRICS_WINDOWS
 from engine.resources import resource_path
 from engine.runtime import MediaDeskEngine
 from engine.secrets import get_secret, keyring_available, secrets_path, set_secret
@@ -72,6 +73,7 @@ __all__ = [
     "HealthChanged",
     "HealthReport",
     "Library",
+    "METRICS_WINDOWS",
     "MaintenanceChanged",
     "MaintenanceState",
     "MediaDeskEngine",

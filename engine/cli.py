@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all-failed", action="store_true", help="every failed media")
     g.add_argument("ids", type=int, nargs="*", default=[], help="chat_media ids")
     subs["stats"].add_argument("--json", action="store_true", help="machine-readable output")
-    subs["stats"].add_argument("--window", choices=["today"],
-                               help="first the plan's two monitoring reports over this window")
+    subs["stats"].add_argument("--window", choices=["hour", "today", "7d", "30d"],
+                               help="the metrics over this window (default today); with today, first the plan's "
+                                    "two monitoring reports")
     subs["health"].add_argument("--json", action="store_true", help="machine-readable output")
     for flag, what in (("--waba-id", "the WhatsApp Business Account id"), ("--phone-number-id", "the number's id"),
                        ("--callback-url", "the listener's address Meta will call, e.g. https://…/webhook")):
@@ -186,9 +187,9 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
         elif args.command == "stats":
             from engine.metrics import format_metrics
 
-            m = engine.metrics()
+            m = engine.metrics(args.window or "today", catch_up_all=True)  # a report must not be partial
             plan = None
-            if args.window:
+            if args.window == "today":
                 from engine.plan_reports import format_plan_reports, plan_reports
 
                 plan = plan_reports(engine.db)

@@ -28,7 +28,7 @@ from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
-from engine.metrics import Metrics, collect_metrics
+from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
 from engine.relay import EventPublisher, make_transport
 from engine.storage import LocalStorage, Storage, make_storage
@@ -318,8 +318,10 @@ class MediaDeskEngine:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
         return Library(self.db) if self.db is not None else None
 
-    def metrics(self) -> Metrics:
-        return collect_metrics(self.db)
+    def metrics(self, window: str = DEFAULT_WINDOW, *, catch_up_all: bool = False) -> Metrics:
+        """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups. A refresh counts a
+        bounded batch of older attempts first; `catch_up_all` (a one-off report) counts them all."""
+        return collect_metrics(self.db, window=window, catch_up_batches=None if catch_up_all else 1)
 
     def scrub(self) -> VerifyReport:
         """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""

@@ -1,6 +1,7 @@
 """The one owner of a media's processing status: every transition of a `chat_media` row, with its event.
 
-    created      -> pending, or -> failed     ingest (`insert_new`, inside the batch's own transaction)
+    created      -> pending, or -> failed     ingest (`insert_new`, inside the batch's own transaction; a failed
+                                              one gets a closed attempt, as every failure has)
     claimed      pending -> processing        holder and lease in metadata, a media_attempts row opened
     progress     processing                   event only: bytes so far
     completed    processing -> completed      the stored file; the attempt closed
@@ -33,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from engine import metrics_rollup
 from engine.db.models import Chat, ChatMedia, MediaAttempt, MediaStatus, utcnow
 from engine.db.session import Database
 from engine.events import EventBus, MediaStatusChanged
@@ -83,12 +85,19 @@ def insert_new(conn: Connection, *, name: str | None, mime: str | None, wa_media
     now = utcnow()
     status = MediaStatus.FAILED if error else MediaStatus.PENDING
     meta = {"error": error, "reason": reason, "failed_at": now.isoformat(), "attempts": 0} if error else {}
-    return conn.execute(
+    media_id = conn.execute(
         sqlite_insert(ChatMedia).values(
             name=name, type=mime, wa_media_id=wa_media_id, sha256=sha256, location="local",
             processing_status=status, meta=meta, created_at=now, updated_at=now,
         ).returning(ChatMedia.id)
     ).scalar_one()
+    if error:
+        # A failure like any other for the metrics: a closed attempt that never downloaded, counted as it is written.
+        attempt_id = conn.execute(sqlite_insert(MediaAttempt).values(
+            media_id=media_id, started_at=now, finished_at=now, outcome="failed", error=error,
+        ).returning(MediaAttempt.id)).scalar_one()
+        metrics_rollup.record_finished(conn, attempt_id)
+    return media_id
 
 
 class MediaStates:
@@ -333,4 +342,6 @@ def _reset(s: Session, which: Any) -> list[int]:
 def _finish_attempt(s: Session, claim: Claim, outcome: str, error: str | None, size: int | None) -> None:
     s.execute(update(MediaAttempt).where(MediaAttempt.id == claim.attempt_id)
               .values(finished_at=utcnow(), outcome=outcome, error=error, bytes=size))
+    # In the same transaction: the metrics roll-ups count the attempt as the row says it ended.
+    metrics_rollup.record_finished(s.connection(), claim.attempt_id)
 

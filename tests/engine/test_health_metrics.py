@@ -33,7 +33,7 @@ def test_metrics_after_a_completed_and_a_failed_media(engine: MediaDeskEngine, s
     assert m.failure_reasons == {"gone": 1}
     assert m.processing_avg_s is not None and 0 <= m.processing_p50_s <= m.processing_p95_s < 30
     assert sum(c for _, _, c in m.histogram) == 2
-    assert len(m.over_time) == 2
+    assert m.over_time and all(0 <= avg < 30 for _, avg in m.over_time)  # one average per 10 minutes today
     assert sum(c for _, c in m.throughput) == 2
     assert m.to_dict()["total"] == 3
 

@@ -38,6 +38,7 @@ PUBLIC_API = [
     "HealthChanged",
     "HealthReport",
     "Library",
+    "METRICS_WINDOWS",
     "MaintenanceChanged",
     "MaintenanceState",
     "MediaDeskEngine",

@@ -32,7 +32,7 @@ REASONS = ("expired", "gone", "too_large", "network")
 
 
 def add_media(db: Database, *, completed: int = 0, failed: int = 0, pending: int = 0, seed: int = 1) -> None:
-    """Insert chat_media rows (and one media_attempts row each) created within the last hour."""
+    """Insert chat_media rows (and one media_attempts row for each finished one) created within the last hour."""
     rnd = random.Random(seed)
     now = utcnow()
     with db.session() as s:
@@ -43,8 +43,9 @@ def add_media(db: Database, *, completed: int = 0, failed: int = 0, pending: int
             meta = {"reason": REASONS[i % len(REASONS)], "error": "sample"} if status == MediaStatus.FAILED else {}
             media = ChatMedia(name=f"m{i}.jpg", type="image/jpeg", processing_status=status, processed_at=done,
                               meta=meta, created_at=created, updated_at=done or created)
-            media.attempts.append(MediaAttempt(started_at=created, finished_at=done or created,
-                                               outcome="completed" if done else "failed", bytes=2048))
+            if status != MediaStatus.PENDING:  # a pending media has not been tried yet
+                media.attempts.append(MediaAttempt(started_at=created, finished_at=done or created,
+                                                   outcome="completed" if done else "failed", bytes=2048))
             s.add(media)
 
 

@@ -1,4 +1,4 @@
-"""ChartsView draws real Metrics from a real SQLite database and follows it when refreshed."""
+"""ChartsView draws real Metrics from a real SQLite database, follows it when refreshed, and the window picked."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _bars(plot: pg.PlotWidget) -> list[pg.BarGraphItem]:
 
 def test_charts_draw_the_database_and_follow_refresh(qtbot, db, add_media):
     add_media(db, completed=40, failed=2, pending=3)
-    view = ChartsView(lambda: collect_metrics(db))
+    view = ChartsView(lambda w: collect_metrics(db, window=w), window="hour")
     qtbot.addWidget(view)
     view.resize(1280, 800)
     with qtbot.waitSignal(view.refreshed, timeout=10_000) as first:
@@ -41,18 +41,19 @@ def test_charts_draw_the_database_and_follow_refresh(qtbot, db, add_media):
 
 
 def test_empty_database_says_no_data(qtbot, db):
-    view = ChartsView(lambda: collect_metrics(db))
+    view = ChartsView(lambda w: collect_metrics(db, window=w), window="hour")
     qtbot.addWidget(view)
     with qtbot.waitSignal(view.refreshed, timeout=10_000):
         view.show()
-    texts = [i.textItem.toPlainText() for i in view.reasons.getPlotItem().items if isinstance(i, pg.TextItem)]
+    texts = [i.textItem.toPlainText() for i in view.reasons.getPlotItem().items
+             if isinstance(i, pg.TextItem) and i.isVisible()]
     assert texts == ["No failures"]
     assert view._success.text() == "n/a"
     view.close()
 
 
 def test_a_failing_provider_is_shown_not_raised(qtbot):
-    def broken():
+    def broken(window: str):
         raise RuntimeError("database is locked")
 
     view = ChartsView(broken)
@@ -65,8 +66,60 @@ def test_a_failing_provider_is_shown_not_raised(qtbot):
 
 def test_result_after_the_view_is_gone_is_ignored(qtbot, db, add_media):
     add_media(db, completed=5)
-    view = ChartsView(lambda: collect_metrics(db))
+    view = ChartsView(lambda w: collect_metrics(db, window=w), window="hour")
     view.refresh()
     shiboken6.delete(view)  # closed while the query runs
     assert wait_for_tasks(10_000)
     qtbot.wait(50)  # let the queued result arrive: it must find no widget and do nothing
+
+
+def test_the_window_picker_asks_for_that_window_and_retitles(qtbot, db, add_media):
+    add_media(db, completed=12, failed=1)
+    asked: list[str] = []
+
+    def provider(window: str):
+        asked.append(window)
+        return collect_metrics(db, window=window)
+
+    view = ChartsView(provider, window="hour")
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    with qtbot.waitSignal(view.refreshed, timeout=10_000) as first:
+        view.show()
+    assert first.args[0].window == "hour" and view.window_picker.currentData() == "hour"
+    assert [view.window_picker.itemData(i) for i in range(view.window_picker.count())] == ["hour", "today", "7d",
+                                                                                            "30d"]
+    with qtbot.waitSignal(view.refreshed, timeout=10_000,
+                          check_params_cb=lambda m: m.window == "7d") as picked:
+        view.window_picker.setCurrentIndex(view.window_picker.findData("7d"))
+    m = picked.args[0]
+    assert asked[-1] == "7d" and view.window == "7d" and m.step_s == 3600
+    assert m.status_counts["completed"] == 12
+    assert view._thru_head.text() == "Completed (last 7 days)"
+    assert "per hour" in view.throughput.getPlotItem().titleLabel.text
+    assert sum(_bars(view.throughput)[0].opts["height"]) == 12
+    view.close()
+
+
+def test_a_result_for_a_window_no_longer_picked_is_not_drawn(qtbot, db, add_media):
+    add_media(db, completed=3)
+    import threading
+
+    release = threading.Event()
+
+    def provider(window: str):
+        if window == "hour":
+            release.wait(10)  # the first query is still running when the owner picks another window
+        return collect_metrics(db, window=window)
+
+    view = ChartsView(provider, window="hour")
+    qtbot.addWidget(view)
+    drawn: list[str] = []
+    view.refreshed.connect(lambda m: drawn.append(m.window))
+    view.refresh()
+    view.window_picker.setCurrentIndex(view.window_picker.findData("30d"))
+    release.set()
+    qtbot.waitUntil(lambda: drawn == ["30d"], timeout=10_000)
+    assert view.metrics is not None and view.metrics.window == "30d"
+    assert wait_for_tasks(10_000)
+    assert drawn == ["30d"]
