@@ -43,10 +43,7 @@ class PlanReports:
 def plan_reports(db: Database, *, since: datetime | None = None) -> PlanReports:
     """Both reports over the media created since `since` (default: today's midnight, UTC)."""
     since = since or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    if db.engine.dialect.name == "sqlite":
-        seconds = (func.julianday(ChatMedia.processed_at) - func.julianday(ChatMedia.created_at)) * 86400.0
-    else:
-        seconds = func.extract("epoch", ChatMedia.processed_at - ChatMedia.created_at)
+    seconds = db.backend.seconds_between(ChatMedia.created_at, ChatMedia.processed_at)
     error = ChatMedia.meta["error"].as_string()
     with db.session() as s:
         processing = s.execute(
