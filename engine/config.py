@@ -58,9 +58,14 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_BACKUP_KEEP": "backup_keep",
     "MEDIADESK_SCRUB_EVERY_MIN": "scrub_every_min",
     "MEDIADESK_SCRUB_PERIOD_DAYS": "scrub_period_days",
+    "MEDIADESK_RETENTION_ACTION": "retention_action",
+    "MEDIADESK_RETENTION_DAYS": "retention_days",
+    "MEDIADESK_RETENTION_TYPES": "retention_types",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password")
 SMTP_SECURITY = ("starttls", "tls", "none")
+RETENTION_ACTIONS = ("keep", "s3", "delete")  # engine.media.retention
+RETENTION_TYPES = ("image", "video", "audio", "document", "sticker")
 SETTINGS_FILE = "mediadesk.toml"
 
 
@@ -100,6 +105,9 @@ class Config:
     scrub_every_min: int = 60  # the rolling re-hash of stored files (engine.media.verify); 0 turns it off
     scrub_period_days: float = 7.0  # every stored file is re-hashed within this many days
     scrub_max_files: int = 500  # the most files one scrub run re-hashes, however far behind it is
+    retention_action: str = "keep"  # keep (forever) | s3 (move there) | delete, after retention_days
+    retention_days: int = 90
+    retention_types: tuple[str, ...] = ()  # the media types the policy applies to; empty: every type
     config_file: Path | None = None
 
     @property
@@ -161,6 +169,7 @@ def _coerce(cfg: Config) -> Config:
         scrub_every = int(cfg.scrub_every_min)
         scrub_period = float(cfg.scrub_period_days)
         scrub_max = int(cfg.scrub_max_files)
+        retention_days = int(cfg.retention_days)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
@@ -174,6 +183,14 @@ def _coerce(cfg: Config) -> Config:
                           f"{scrub_period:g} days and {scrub_max} files")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    retention_action, retention_types = str(cfg.retention_action).lower(), _parse_addresses(cfg.retention_types)
+    if retention_action not in RETENTION_ACTIONS or retention_days < 1:
+        raise ConfigError(f"retention is keep, s3 or delete after at least 1 day, got {cfg.retention_action!r} "
+                          f"after {retention_days} days")
+    if set(retention_types) - set(RETENTION_TYPES):
+        raise ConfigError(f"retention types are {', '.join(RETENTION_TYPES)}, got {', '.join(retention_types)}")
+    if retention_action == "s3" and not cfg.s3_bucket:
+        raise ConfigError("moving media to S3 needs a bucket (MEDIADESK_S3_BUCKET)")
     smtp_security = str(cfg.smtp_security).lower()
     if smtp_security not in SMTP_SECURITY:
         raise ConfigError(f"SMTP security must be one of {', '.join(SMTP_SECURITY)}, got {cfg.smtp_security!r}")
@@ -206,6 +223,9 @@ def _coerce(cfg: Config) -> Config:
         alert_email_to=_parse_addresses(cfg.alert_email_to),
         backup_every_hours=backup_every,
         backup_keep=backup_keep,
+        retention_action=retention_action,
+        retention_days=retention_days,
+        retention_types=retention_types,
     )
 
 

@@ -76,7 +76,8 @@ def collect_metrics(db: Database, *, recent: int = 2000, window: int = 50_000) -
     durations = sorted(max(0.0, float(d)) for _, d in newest if d is not None)
     status_counts = {st.value: int(counts.get(st.value, 0)) for st in MediaStatus}
     total = sum(status_counts.values())
-    completed, failed = status_counts["completed"], status_counts["failed"]
+    # A file the retention policy removed was delivered: it is neither a failure nor a gap in the rate.
+    completed, failed = status_counts["completed"] + status_counts.get("removed", 0), status_counts["failed"]
     # SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff": with a T it is ISO 8601 as it is
     over_time = [(at.replace(" ", "T", 1), max(0.0, float(d))) for at, d in reversed(newest[:recent])
                  if at and d is not None]

@@ -23,7 +23,8 @@ from engine.health import HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
-from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
+from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
+from engine.media.dedupe import StorageUsage, storage_usage
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import Metrics, collect_metrics
@@ -49,6 +50,7 @@ class MediaDeskEngine:
         self._sweeper: sweeper.LeaseSweeper | None = None
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
+        self._s3: tuple[tuple[Any, ...], Storage] | None = None  # S3 for moved files while new ones stay local
 
     # -- life cycle
     def open(self) -> migrations.MigrationResult:
@@ -64,6 +66,8 @@ class MediaDeskEngine:
         if self.cfg.backup_every_hours:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
+        retention.schedule_retention(self.queue.huey, lambda: self.apply_retention(limit=retention.RUN_LIMIT),
+                                     policy=retention.RetentionPolicy.from_config(self.cfg))
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -130,6 +134,12 @@ class MediaDeskEngine:
             return self.storage
         if location == LocalStorage.location:
             return LocalStorage(self.cfg.data_dir)
+        if location == "amazon" and self.cfg.s3_bucket:  # moved there by retention while new files stay here
+            c = self.cfg
+            key = (c.s3_bucket, c.s3_region, c.s3_endpoint_url)
+            if self._s3 is None or self._s3[0] != key:
+                self._s3 = (key, make_storage(c.with_changes(storage="s3")))
+            return self._s3[1]
         raise StorageError("this file is stored on S3, but S3 is not set up in Settings")
 
     # -- pipeline
@@ -260,6 +270,22 @@ class MediaDeskEngine:
         c = self.cfg
         return scrub(self.db, self.storage_for, requeue=self.queue.enqueue_many, every_min=c.scrub_every_min or 60,
                      period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
+
+    # -- retention and storage usage (engine/media/retention.py, engine/media/dedupe.py)
+    def retention_preview(self, policy: retention.RetentionPolicy | None = None) -> retention.RetentionPreview:
+        """What the policy (default: the one in the settings) would move or delete now; nothing changes."""
+        return retention.preview(self.db, self.storage_for, policy or retention.RetentionPolicy.from_config(self.cfg))
+
+    def apply_retention(self, policy: retention.RetentionPolicy | None = None, *,
+                        progress: retention.Progress | None = None, limit: int | None = None,
+                        cancel: threading.Event | None = None) -> retention.RetentionReport:
+        """Move or delete what the policy says (default: the settings'); `progress(done, total)` after each."""
+        return retention.apply(self.db, self.storage_for, policy or retention.RetentionPolicy.from_config(self.cfg),
+                               progress=progress, events=self.events, limit=limit, cancel=cancel)
+
+    def storage_usage(self) -> StorageUsage:
+        """Storage by type, month and workspace, local and S3 (shared files once), and the disk's free space."""
+        return storage_usage(self.db, self.storage_for, data_dir=self.cfg.data_dir)
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:
