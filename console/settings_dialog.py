@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.retention_settings import RetentionGroup
 from console.settings_checks import (
     Validator,
     digits,
@@ -214,6 +215,8 @@ class SettingsDialog(QDialog):
         grid.addWidget(hook_box, 1, 0)
         grid.addWidget(store_box, 0, 1)
         grid.addWidget(dl_box, 1, 1)
+        self.retention = RetentionGroup(c, self._engine)  # self-contained: its own preview and apply
+        grid.addWidget(self.retention, 2, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         root = QVBoxLayout(self)
@@ -313,6 +316,7 @@ class SettingsDialog(QDialog):
             s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,
             retry_delays=self._text("retry_delays"),
             workers=int(self._text("workers")),
+            **self.retention.changes(),
             **secrets,
         )
 
