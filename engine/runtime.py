@@ -51,6 +51,7 @@ class MediaDeskEngine:
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
         self._s3: tuple[tuple[Any, ...], Storage] | None = None  # S3 for moved files while new ones stay local
+        self._retention_on: TaskQueue | None = None  # the queue the hourly retention run is registered on
 
     # -- life cycle
     def open(self) -> migrations.MigrationResult:
@@ -66,8 +67,7 @@ class MediaDeskEngine:
         if self.cfg.backup_every_hours:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
-        retention.schedule_retention(self.queue.huey, lambda: self.apply_retention(limit=retention.RUN_LIMIT),
-                                     policy=retention.RetentionPolicy.from_config(self.cfg))
+        self._schedule_retention()
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -125,7 +125,9 @@ class MediaDeskEngine:
         Thread-safe; it blocks while workers finish the download they are on (up to reconfigure.WORKER_STOP_WAIT_S).
         """
         with self._lock:
-            return reconfiguring.apply(self, cfg)
+            applied = reconfiguring.apply(self, cfg)
+            self._schedule_retention()  # a policy set in Settings runs from the next hour, no restart
+            return applied
 
     def storage_for(self, location: str) -> Storage:
         """The storage holding files stored at `location` ("local" or "amazon"), whichever new files use now:
@@ -272,6 +274,16 @@ class MediaDeskEngine:
                      period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
 
     # -- retention and storage usage (engine/media/retention.py, engine/media/dedupe.py)
+    def _schedule_retention(self) -> None:
+        """The hourly run, once a policy is set; each run reads the policy then in force (keep: nothing to do)."""
+        if self.queue is None or self._retention_on is self.queue:
+            return
+        policy = retention.RetentionPolicy.from_config(self.cfg)
+        retention.schedule_retention(self.queue.huey, lambda: self.apply_retention(limit=retention.RUN_LIMIT),
+                                     policy=policy)
+        if not policy.keeps_everything:
+            self._retention_on = self.queue
+
     def retention_preview(self, policy: retention.RetentionPolicy | None = None) -> retention.RetentionPreview:
         """What the policy (default: the one in the settings) would move or delete now; nothing changes."""
         return retention.preview(self.db, self.storage_for, policy or retention.RetentionPolicy.from_config(self.cfg))

@@ -224,6 +224,10 @@ def test_a_periodic_run_is_scheduled_at_housekeeping_priority_only_with_a_policy
     assert task.default_priority == HOUSEKEEPING_PRIORITY
     idle = start_engine(sim_config.with_changes(data_dir=sim_config.data_dir / "other"), listener=False)
     assert not [t for t in idle.queue.huey._registry._periodic_tasks if t.__name__ == "apply_retention"]
+    # Set in Settings while running: scheduled from then on, once however often the settings are saved.
+    for days in (30, 60):
+        idle.reconfigure(idle.cfg.with_changes(retention_action="delete", retention_days=days))
+    assert len([t for t in idle.queue.huey._registry._periodic_tasks if t.__name__ == "apply_retention"]) == 1
 
 
 def test_policy_settings_are_checked(data_dir: Path) -> None:
