@@ -247,7 +247,8 @@ class ChartsView(QWidget):
         c = m.status_counts
         self._total.setText(f"{m.total:,}")
         self._total_sub.setText(f"{c.get('completed', 0):,} shown · {c.get('failed', 0):,} failed · "
-                                f"{c.get('pending', 0) + c.get('processing', 0):,} loading")
+                                f"{c.get('pending', 0) + c.get('processing', 0):,} loading"
+                                + (f" · {c['removed']:,} removed by retention" if c.get("removed") else ""))
         share = m.unavailable_share
         self._unavail.setText(_pct(share, 2))
         self._unavail.setStyleSheet(f"color: {GOOD if share is None or share < UNAVAILABLE_TARGET else BAD};"

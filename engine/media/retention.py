@@ -35,7 +35,7 @@ from engine.media.dedupe import release_stored_file
 from engine.media.kinds import MEDIA_TYPES, media_type_sql
 from engine.media.state import remove_by_retention
 from engine.storage import LocalStorage, Storage
-from engine.storage.dedupe import INDEX_DIR, content_key, file_sha256
+from engine.storage.dedupe import content_key, file_sha256, index_path
 
 log = logging.getLogger(__name__)
 ACTIONS = RETENTION_ACTIONS
@@ -212,9 +212,8 @@ def _index_links(local: LocalStorage, st: os.stat_result, sha256: str | None) ->
     if not sha256:
         return 0
     try:
-        index = local.data_dir / INDEX_DIR / sha256[:2] / sha256.lower()
-        ist = os.stat(index)
-    except (OSError, ValueError):
+        ist = os.stat(index_path(local, sha256))
+    except (OSError, ValueError):  # not indexed (dedupe could not link it), or not a digest of ours
         return 0
     return int((ist.st_dev, ist.st_ino) == (st.st_dev, st.st_ino))
 
@@ -349,7 +348,10 @@ def _move(db: Database, storage_for: Callable[[str], Storage], s3: Any, row: _Ro
         os.link(source, temp)  # the upload consumes its temp file: a second name costs nothing
     except OSError:
         shutil.copyfile(source, temp)
-    store_shared(temp, key, sha256=sha, content_type=row.mime or "application/octet-stream")
+    try:
+        store_shared(temp, key, sha256=sha, content_type=row.mime or "application/octet-stream")
+    finally:
+        temp.unlink(missing_ok=True)  # consumed by an upload; left behind by a refused one
     meta = {**row.meta, "verified_sha256": sha, "moved": {"at": utcnow().isoformat(), "from": row.path,
                                                           "by": "retention"}}
     with db.session() as s:

@@ -182,6 +182,23 @@ def test_move_to_s3_uploads_once_per_content_and_frees_the_disk(s3_config: Confi
     assert checked.ok and checked.media == 5, checked.details()
 
 
+def test_deleting_from_s3_keeps_an_object_another_media_refers_to(s3_config: Config, sim: CloudSimulator,
+                                                                  start_engine) -> None:  # type: ignore[no-untyped-def]
+    eng = start_engine(s3_config)
+    rows = library(eng, sim)
+    age(eng.cfg.db_path, 2, 100)
+    assert eng.apply_retention().moved == 5
+    keys = {r["id"]: media_row(eng.cfg.db_path, r["id"])["path"] for r in rows}
+    age(eng.cfg.db_path, 2, 5)  # the photo's second copy is recent again: it keeps the shared object
+    report = eng.apply_retention(DELETE_OLD)
+    assert (report.removed, report.errors) == (4, ())
+    client = boto3.client("s3", endpoint_url=s3_config.s3_endpoint_url, region_name="us-east-1")
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]] == [keys[2]]
+    assert keys[1] == keys[2] and eng.storage_for("amazon").read_bytes(keys[2]) == PHOTO
+    assert [media_row(eng.cfg.db_path, i)["processing_status"] for i in range(1, 6)] == [
+        "removed", "completed", "removed", "removed", "removed"]
+
+
 def test_move_to_s3_when_s3_refuses_stops_and_keeps_the_local_files(s3_config: Config, sim: CloudSimulator,
                                                                     start_engine) -> None:  # type: ignore[no-untyped-def]
     eng = start_engine(s3_config.with_changes(s3_bucket="no-such-bucket"))
