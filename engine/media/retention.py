@@ -282,8 +282,8 @@ def apply(db: Database, storage_for: Callable[[str], Storage], policy: Retention
         if rule.action == "s3":
             try:
                 s3 = storage_for("amazon")
-            except StorageError as exc:
-                errors.append(f"cannot move to S3: {exc}")
+            except StorageError:
+                errors.append("cannot move to S3: no S3 bucket is set up (save one in Settings first)")
                 continue
         for row in _pages(db, rule, kinds):
             if (cancel is not None and cancel.is_set()) or (limit is not None and done >= limit):

@@ -114,6 +114,21 @@ def test_the_settings_dialog_saves_the_policy(qtbot: Any, engine: MediaDeskEngin
     dialog.close()
 
 
+def test_moving_to_s3_asks_for_the_bucket_while_new_files_stay_here(qtbot: Any, cfg: Config) -> None:
+    dialog = SettingsDialog(cfg)
+    qtbot.addWidget(dialog)
+    dialog.fields["port"].editor.setText("8787")
+    bucket = dialog.fields["s3_bucket"].editor
+    assert not bucket.isEnabled()
+    dialog.retention.action.setCurrentIndex(dialog.retention.action.findData("s3"))
+    assert bucket.isEnabled() and dialog.fields["s3_region"].editor.isEnabled()
+    assert not dialog.revalidate(), "no bucket yet: nothing to move the files to"
+    bucket.setText("rossi-archive")
+    assert dialog.revalidate() and dialog.test_button.isEnabled()
+    new = dialog.result_config()
+    assert (new.storage, new.s3_bucket, new.retention_action) == ("local", "rossi-archive", "s3")
+
+
 def test_a_removed_media_says_so_in_its_bubble_and_is_no_failure(qtbot: Any, window: Any,
                                                                  stored: MediaDeskEngine) -> None:
     from engine import RetentionPolicy, RetentionRule

@@ -210,6 +210,14 @@ def test_move_to_s3_when_s3_refuses_stops_and_keeps_the_local_files(s3_config: C
         assert (row["location"], row["path"]) == ("local", r["path"]) and path_of(eng, r).exists()
 
 
+def test_moving_without_a_bucket_says_so_and_changes_nothing(engine: MediaDeskEngine, sim: CloudSimulator) -> None:
+    rows = library(engine, sim)
+    report = engine.apply_retention(RetentionPolicy((RetentionRule("s3", 30),)))
+    assert report.moved == 0 and report.errors == (
+        "cannot move to S3: no S3 bucket is set up (save one in Settings first)",)
+    assert all(media_row(engine.cfg.db_path, r["id"])["location"] == "local" for r in rows)
+
+
 def test_usage_by_type_month_and_workspace_counts_shared_files_once(engine: MediaDeskEngine,
                                                                    sim: CloudSimulator) -> None:
     rows = library(engine, sim)
