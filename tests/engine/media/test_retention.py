@@ -13,7 +13,7 @@ import boto3
 import pytest
 from mediadesk_testkit import MEDIADESK_BIN, build_config, listener_url, media_row, post_webhook, sql, wait_until
 
-from engine.config import Config
+from engine.config import Config, load_config
 from engine.db import queries
 from engine.db.models import MediaStatus, utcnow
 from engine.errors import ConfigError
@@ -24,6 +24,7 @@ from engine.media.verify import verify_media
 from engine.metrics import collect_metrics
 from engine.monitoring import check_health
 from engine.runtime import MediaDeskEngine
+from engine.settings_file import save_settings
 from engine.simulator import CloudSimulator, media_message, sample_bytes
 from engine.storage.dedupe import content_key, file_sha256, index_path
 
@@ -255,6 +256,20 @@ def test_a_periodic_run_is_scheduled_at_housekeeping_priority_only_with_a_policy
     assert len([t for t in idle.queue.huey._registry._periodic_tasks if t.__name__ == "apply_retention"]) == 1
 
 
+def test_the_periodic_run_applies_the_policy_in_force(sim_config: Config, sim: CloudSimulator,
+                                                      start_engine: Callable[..., MediaDeskEngine]) -> None:
+    eng = start_engine(sim_config.with_changes(retention_action="delete", retention_days=30))
+    library(eng, sim)
+    (task,) = [t for t in eng.queue.huey._registry._periodic_tasks if t.__name__ == "apply_retention"]
+    eng.reconfigure(eng.cfg.with_changes(retention_action="keep"))
+    task().execute()  # what a worker runs when the scheduler enqueues it, at minute 41 of each hour
+    assert [r[0] for r in sql(eng.cfg.db_path, "select processing_status from chat_media")] == ["completed"] * 5
+    eng.reconfigure(eng.cfg.with_changes(retention_action="delete", retention_days=30))
+    task().execute()
+    assert [r[0] for r in sql(eng.cfg.db_path, "select processing_status from chat_media order by id")] == [
+        "removed", "completed", "removed", "removed", "removed"]
+
+
 def test_policy_settings_are_checked(data_dir: Path) -> None:
     cfg = build_config(data_dir, retention_action="DELETE", retention_days="14", retention_types="video, audio")
     assert (cfg.retention_action, cfg.retention_days, cfg.retention_types) == ("delete", 14, ("video", "audio"))
@@ -266,6 +281,10 @@ def test_policy_settings_are_checked(data_dir: Path) -> None:
             build_config(data_dir, **bad)
     with pytest.raises(ConfigError):
         RetentionRule("delete", 30, ("gif",))
+    saved = save_settings(cfg)
+    again = load_config({"data_dir": data_dir}, environ={}, use_keyring=False)
+    assert saved.read_text().count("retention_") == 3
+    assert (again.retention_action, again.retention_days, again.retention_types) == ("delete", 14, ("video", "audio"))
 
 
 def test_cleanup_command_previews_then_applies(engine: MediaDeskEngine, sim: CloudSimulator) -> None:
