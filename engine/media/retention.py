@@ -226,7 +226,7 @@ def preview(db: Database, storage_for: Callable[[str], Storage], policy: Retenti
     """
     local = storage_for(LocalStorage.location)
     lines: dict[tuple[str, str], list[int]] = {}
-    seen: set[tuple[Any, ...]] = set()
+    seen: set[tuple[Any, ...]] = set()  # shared local files and S3 keys already counted
     names_going: dict[tuple[int, int], list[int]] = {}  # shared local files: [names going, names to keep, size]
     frees = 0
     for rule, kinds in policy._claims():
@@ -245,8 +245,12 @@ def preview(db: Database, storage_for: Callable[[str], Storage], policy: Retenti
             except OSError:
                 continue  # gone already: the scrub reports it; nothing to free
             ident = (st.st_dev, st.st_ino)
-            if ident not in seen:
-                seen.add(ident)
+            # Only a file with names beyond this row's and the index's can be another row's too: only those are
+            # remembered, so a preview over a million files holds the shared ones, not all.
+            shared = st.st_nlink > 2
+            if not shared or ident not in seen:
+                if shared:
+                    seen.add(ident)
                 acc[1] += st.st_size
             keep = st.st_nlink - _index_links(local, st, row.sha256) if isinstance(local, LocalStorage) else 1
             if keep <= 1:
