@@ -142,7 +142,13 @@ class RetentionReport:
     stopped: bool = False  # cancelled, or it reached its limit: the next run goes on
 
     def summary(self) -> str:
-        line = f"moved {self.moved} media to S3 ({self.uploaded} files uploaded), removed {self.removed}"
+        parts = []
+        if self.moved:
+            parts.append(f"moved {self.moved} media to S3 ({self.uploaded} file{'' if self.uploaded == 1 else 's'} "
+                         "uploaded)")
+        if self.removed or not self.moved:
+            parts.append(f"removed {self.removed} media")
+        line = ", ".join(parts)
         if self.skipped:
             line += f", {self.skipped} changed meanwhile and left alone"
         if self.errors:
