@@ -152,7 +152,7 @@ class RetentionReport:
         if self.skipped:
             line += f", {self.skipped} changed meanwhile and left alone"
         if self.errors:
-            line += f", {len(self.errors)} problems"
+            line += f", {len(self.errors)} problem" + ("" if len(self.errors) == 1 else "s")
         return line
 
 
