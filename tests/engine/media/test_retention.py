@@ -238,6 +238,14 @@ def test_usage_by_type_month_and_workspace_counts_shared_files_once(engine: Medi
     assert list(usage.by_month) == sorted({old, now}) and usage.by_month[now].files == 1
     assert usage.by_type["audio"].bytes == usage.by_month[now].bytes > 0
     assert [(v.files, v.bytes) for v in usage.by_workspace.values()] == [(5, usage.bytes)]
+    sim.add_media("BRANCH", "video/mp4", sample_bytes("video/mp4", "second-shop"))
+    post_webhook(listener_url(engine), media_message("video", "BRANCH", "video/mp4", phone_number_id="777000111",
+                                                     display_phone_number="15550007777"))
+    settle(engine, 7)
+    usage = engine.storage_usage()
+    assert len(usage.by_workspace) == 2 and sum(v.bytes for v in usage.by_workspace.values()) == usage.bytes
+    branch = next(v for k, v in usage.by_workspace.items() if "7777" in k or "777000111" in k)
+    assert (branch.files, branch.bytes) == (1, media_row(engine.cfg.db_path, 7)["size"])
     assert usage.disk_total and 0 < usage.disk_free <= usage.disk_total
 
 
