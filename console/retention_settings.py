@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.tasks import run_task
+from console.tasks import run_task, weak_callback
 from console.wording import human_size
 from engine import Config, MediaDeskError, RetentionPolicy, RetentionPreview, RetentionReport, RetentionRule
 
@@ -42,6 +42,16 @@ ACTION_WORDS = {"s3": "move to S3", "delete": "delete"}
 TYPE_WORDS = {"image": "photos", "video": "videos", "audio": "audio", "document": "documents", "sticker": "stickers"}
 
 
+class _Progress:
+    """Where the worker leaves how far it got: a plain object, so no Qt wrapper is touched off the GUI thread."""
+
+    def __init__(self, total: int) -> None:
+        self.value = (0, total)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.value = (done, total)  # one tuple swap: atomic under the GIL
+
+
 class RetentionGroup(QGroupBox):
     """Edit the retention policy; `changes()` are its Config fields for the dialog to save."""
 
@@ -54,7 +64,7 @@ class RetentionGroup(QGroupBox):
         self._engine = engine
         self._plan: RetentionPreview | None = None
         self._cancel: threading.Event | None = None
-        self._progress: tuple[int, int] = (0, 0)  # written by the worker, read by the timer
+        self._progress = _Progress(0)  # written by the worker, read by the timer
         self._poll = QTimer(self)
         self._poll.setInterval(100)
         self._poll.timeout.connect(self._show_progress)
@@ -157,14 +167,14 @@ class RetentionGroup(QGroupBox):
         engine, policy = self._engine, self.policy()
         self.preview_button.setEnabled(False)
         self._say("Looking at the stored files…", NOTE_STYLE)
-        run_task(lambda: engine.retention_preview(policy), lambda plan: self._on_preview(policy, plan),
-                 self._on_error)
+        run_task(lambda: engine.retention_preview(policy), weak_callback(self._on_preview),
+                 weak_callback(self._on_error))
 
-    def _on_preview(self, policy: RetentionPolicy, plan: RetentionPreview) -> None:
+    def _on_preview(self, plan: RetentionPreview) -> None:
         if not shiboken6.isValid(self):
             return
         self.preview_button.setEnabled(True)
-        if policy != self.policy():
+        if plan.policy != self.policy():
             return  # the fields changed while it ran: that preview is of other values
         self._plan = plan
         self.apply_button.setEnabled(plan.media > 0)
@@ -187,11 +197,7 @@ class RetentionGroup(QGroupBox):
             return
         engine, policy = self._engine, plan.policy
         cancel = self._cancel = threading.Event()
-        self._progress = (0, plan.media)
-
-        def progress(done: int, total: int) -> None:
-            self._progress = (done, total)  # a tuple swap: atomic, read by the GUI thread's timer
-
+        progress = self._progress = _Progress(plan.media)
         self.preview_button.setEnabled(False)
         self.apply_button.setEnabled(False)
         self.progress.setRange(0, max(1, plan.media))
@@ -200,8 +206,8 @@ class RetentionGroup(QGroupBox):
         self.cancel_button.show()
         self._say(f"{verb.rstrip('e')}ing…", NOTE_STYLE)
         self._poll.start()
-        run_task(lambda: engine.apply_retention(policy, progress=progress, cancel=cancel), self._on_applied,
-                 self._on_error)
+        run_task(lambda: engine.apply_retention(policy, progress=progress, cancel=cancel),
+                 weak_callback(self._on_applied), weak_callback(self._on_error))
 
     def _stop(self) -> None:
         if self._cancel is not None:
@@ -209,7 +215,7 @@ class RetentionGroup(QGroupBox):
             self._say("Stopping after the file in hand…", NOTE_STYLE)
 
     def _show_progress(self) -> None:
-        done, total = self._progress
+        done, total = self._progress.value
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
 

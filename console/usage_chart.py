@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from console.tasks import run_task
+from console.tasks import run_task, weak_callback
 from console.wording import human_size
 from engine import StorageUsage, UsageSlice
 
@@ -118,7 +118,7 @@ class StorageUsageChart(QFrame):
         if self._busy:
             return
         self._busy = True
-        run_task(self._provider, self._on_usage, self._on_error)
+        run_task(self._provider, weak_callback(self._on_usage), weak_callback(self._on_error))
 
     def _on_usage(self, usage: StorageUsage) -> None:
         if not shiboken6.isValid(self):

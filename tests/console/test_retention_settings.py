@@ -3,18 +3,21 @@ and a media the policy removed says so in its bubble, never as a failure."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from console_helpers import media_status, send_media
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console.bubble_layout import MessageRole, compute_layout, media_kind
 from console.retention_settings import RetentionGroup
 from console.settings_dialog import SettingsDialog
+from console.tasks import wait_for_tasks
 from console.wording import removed_text
 from engine import Config, MediaDeskEngine
 from engine.db.models import utcnow
@@ -98,6 +101,18 @@ def test_a_cancelled_confirmation_changes_nothing(qtbot: Any, stored: MediaDeskE
     assert [media_status(stored, m) for m in ("OLD-1", "OLD-2", "OLD-DOC")] == ["completed"] * 3
     group.days.setValue(31)
     assert not group.apply_button.isEnabled(), "a preview is of the values it was made for"
+
+
+def test_a_group_dropped_while_its_preview_runs_goes_on_the_gui_thread(qtbot: Any, stored: MediaDeskEngine,
+                                                                       cfg: Config) -> None:
+    group = RetentionGroup(cfg.with_changes(retention_action="delete", retention_days=30), stored)
+    group.preview_button.click()
+    gone = weakref.ref(group)
+    del group
+    gc.collect()
+    assert gone() is None, "the running task must not keep the widget alive (its pool thread would destroy it)"
+    assert wait_for_tasks(10_000)
+    QApplication.processEvents()  # the finished preview's callback finds no widget and does nothing
 
 
 def test_the_settings_dialog_saves_the_policy(qtbot: Any, engine: MediaDeskEngine, cfg: Config) -> None:
