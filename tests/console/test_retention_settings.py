@@ -127,6 +127,7 @@ def test_the_settings_dialog_saves_the_policy(qtbot: Any, engine: MediaDeskEngin
     qtbot.waitUntil(lambda: dialog.isVisible())
     dialog.grab().save(str(_shot("settings-with-retention.png")))
     dialog.close()
+    _settle(dialog)
 
 
 def test_moving_to_s3_asks_for_the_bucket_while_new_files_stay_here(qtbot: Any, cfg: Config) -> None:
@@ -142,6 +143,7 @@ def test_moving_to_s3_asks_for_the_bucket_while_new_files_stay_here(qtbot: Any, 
     assert dialog.revalidate() and dialog.test_button.isEnabled()
     new = dialog.result_config()
     assert (new.storage, new.s3_bucket, new.retention_action) == ("local", "rossi-archive", "s3")
+    _settle(dialog)
 
 
 def test_a_removed_media_says_so_in_its_bubble_and_is_no_failure(qtbot: Any, window: Any,
@@ -167,6 +169,14 @@ def test_a_removed_media_says_so_in_its_bubble_and_is_no_failure(qtbot: Any, win
     view.scrollToTop()
     window.resize(1100, 800)
     window.grab().save(str(_shot("removed-media-bubbles.png")))
+
+
+def _settle(dialog: SettingsDialog) -> None:
+    """The dialog's own keyring and workspace reads hold it until they finish: let them finish while the test
+    still holds it too, so its last reference is never dropped on a pool thread (Qt would crash there)."""
+    assert wait_for_tasks(10_000)
+    QApplication.processEvents()
+    assert dialog is not None
 
 
 def _shot(name: str) -> Path:
