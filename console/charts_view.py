@@ -153,7 +153,6 @@ class ChartsView(QWidget):
         for col in range(3):
             grid.setColumnStretch(col, 1)
         root.addLayout(grid, 1)
-        self._root = root
         self._updated = QLabel("Waiting for the first figures…")
         self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
         self._updated.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -161,7 +160,9 @@ class ChartsView(QWidget):
 
     def add_panel(self, panel: QWidget) -> None:
         """A panel of its own below the charts (storage usage), above the refresh note; it refreshes itself."""
-        self._root.insertWidget(self._root.count() - 1, panel)
+        # The layout is asked for, not kept: a Python reference to it outlives a view deleted while a query runs.
+        root = self.layout()
+        root.insertWidget(root.count() - 1, panel)
 
     def _success_panel(self) -> QWidget:
         panel = QFrame()
