@@ -26,6 +26,7 @@ SIDE = 18  # gap between a bubble and the conversation's edge
 FOOTER_H = 16
 BUTTON_H = 28
 FAILED_H = 118
+REMOVED_H = 70
 BUSY = (MediaStatus.PENDING, MediaStatus.PROCESSING)
 
 
@@ -42,11 +43,14 @@ class BubbleLayout:
 
 
 def media_kind(msg: MessageView) -> str | None:
-    """How the media is shown: image, sticker, video, audio, document, or failed (any kind that failed)."""
+    """How the media is shown: image, sticker, video, audio, document, failed (any kind that failed), or
+    removed (its file taken away by the owner's retention policy: said plainly, no Retry)."""
     if msg.media is None:
         return None
     if msg.media.status == MediaStatus.FAILED:
         return "failed"
+    if msg.media.status == MediaStatus.REMOVED:
+        return "removed"
     if msg.type in ("image", "sticker", "video", "audio", "document"):
         return msg.type
     mime = (msg.media.mime or "").split("/")[0]
@@ -195,6 +199,8 @@ def compute_layout(msg: MessageView, width: int, fonts: Fonts, *, show_day: bool
         media_size = QSize(300, 60 + 6 + BUTTON_H)
     elif kind == "failed":
         media_size = QSize(300, FAILED_H)
+    elif kind == "removed":
+        media_size = QSize(300, REMOVED_H)
     elif msg.type == "location":
         media_size = QSize(280, 64 + 6 + BUTTON_H)
     elif msg.type == "contacts":

@@ -30,7 +30,7 @@ from console.bubble_layout import (
     media_kind,
 )
 from console.thumbnails import ThumbnailCache
-from console.wording import clock, day_label, human_size, local_time, reason_text
+from console.wording import clock, day_label, human_size, local_time, reason_text, removed_text
 from engine import MediaStatus, MessageView
 
 __all__ = ["MessageDelegate", "MessageRole", "ProgressRole"]
@@ -197,6 +197,9 @@ class MessageDelegate(QStyledItemDelegate):
         if kind == "failed":
             self._failed(p, lay, msg)
             return
+        if kind == "removed":
+            self._removed(p, lay.media, msg)
+            return
         busy = media.status in BUSY
         if kind in VISUAL:
             self._visual(p, lay, msg, kind, busy, progress)
@@ -341,6 +344,33 @@ class MessageDelegate(QStyledItemDelegate):
                    Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop, reason)
         # The engine's full sentence (media.error) is in the bubble's tooltip: see MessageListModel.data.
         self._button(p, lay.buttons["retry"], "⟳  Retry", primary=True)
+
+    def _removed(self, p: QPainter, r: QRect, msg: MessageView) -> None:
+        """Calm grey, not the failure's red: the owner chose this, nothing went wrong."""
+        media = msg.media
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 13))
+        p.drawRoundedRect(QRectF(r), 6, 6)
+        icon = QRect(r.left() + 12, r.top() + 14, 32, 32)
+        p.setBrush(QColor("#8696a0"))
+        p.drawEllipse(icon)
+        p.setPen(QPen(QColor("white"), 2))
+        p.drawLine(icon.left() + 10, icon.top() + 11, icon.right() - 9, icon.top() + 11)  # a bin: its lid
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(QRect(icon.left() + 12, icon.top() + 13, icon.width() - 23, 10))
+        left = icon.right() + 12
+        width = r.right() - left - 10
+        what = {"image": "Photo", "video": "Video", "audio": "Audio", "sticker": "Sticker"}.get(
+            msg.type, media.name or "Document")
+        size = f"  ·  {human_size(media.size)}" if media.size else ""
+        p.setFont(self.fonts.bold)
+        p.setPen(TEXT)
+        p.drawText(QRect(left, r.top() + 10, width, 22), Qt.AlignmentFlag.AlignVCenter,
+                   self.fonts.fm_bold.elidedText(what + size, Qt.TextElideMode.ElideMiddle, width))
+        p.setFont(self.fonts.small)
+        p.setPen(MUTED)
+        p.drawText(QRect(left, r.top() + 34, width, r.height() - 40),
+                   Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop, removed_text(media.removed_at))
 
     def _location(self, p: QPainter, lay: BubbleLayout, msg: MessageView) -> None:
         r = lay.media

@@ -243,6 +243,12 @@ class ChartsView(QWidget):
         self.over_time.getPlotItem().setTitle(f"Processing time (average per {per})", color=INK, size="11pt")
         self.throughput.getPlotItem().setTitle(f"Throughput (completed per {per})", color=INK, size="11pt")
 
+    def add_panel(self, panel: QWidget) -> None:
+        """A panel of its own below the charts (storage usage), above the refresh note; it refreshes itself."""
+        # The layout is asked for, not kept: a Python reference to it outlives a view deleted while a query runs.
+        root = self.layout()
+        root.insertWidget(root.count() - 1, panel)
+
     def _success_panel(self) -> QWidget:
         panel = QFrame()
         panel.setObjectName("card")
@@ -405,7 +411,8 @@ class ChartsView(QWidget):
         c = m.status_counts
         self._total.setText(f"{m.total:,}")
         self._total_sub.setText(f"{c.get('completed', 0):,} shown · {c.get('failed', 0):,} failed · "
-                                f"{c.get('pending', 0) + c.get('processing', 0):,} loading")
+                                f"{c.get('pending', 0) + c.get('processing', 0):,} loading"
+                                + (f" · {c['removed']:,} removed by retention" if c.get("removed") else ""))
         share = m.unavailable_share
         self._unavail.setText(_pct(share, 2))
         self._unavail.setStyleSheet(f"color: {GOOD if share is None or share < UNAVAILABLE_TARGET else BAD};"

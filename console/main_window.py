@@ -390,8 +390,10 @@ class MainWindow(QMainWindow):
         elif name == "Charts":
             # Here, not at the top: pyqtgraph costs ~200 ms of imports, paid when the charts are first shown.
             from console.charts_view import ChartsView
+            from console.usage_chart import StorageUsageChart
 
             widget = ChartsView(self.engine.metrics, self)
+            widget.add_panel(StorageUsageChart(self.engine.storage_usage))
         elif name == "Logs":
             widget = LogsView(self.log_path, self)
         else:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.retention_settings import RetentionGroup
 from console.settings_checks import (
     Validator,
     digits,
@@ -216,6 +217,9 @@ class SettingsDialog(QDialog):
         grid.addWidget(hook_box, 1, 0)
         grid.addWidget(store_box, 0, 1)
         grid.addWidget(dl_box, 1, 1)
+        self.retention = RetentionGroup(c, self._engine)  # self-contained: its own preview and apply
+        grid.addWidget(self.retention, 2, 0, 1, 2)
+        self.retention.action.currentIndexChanged.connect(self.revalidate)  # moving to S3 needs the bucket
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         root = QVBoxLayout(self)
@@ -286,9 +290,15 @@ class SettingsDialog(QDialog):
     def storage(self) -> str:
         return str(self.storage_box.currentData())
 
+    @property
+    def _s3_in_use(self) -> bool:
+        """New files go to S3, or the retention policy moves old ones there: either way the bucket is needed."""
+        retention = getattr(self, "retention", None)
+        return self.storage == "s3" or (retention is not None and retention.action_value == "s3")
+
     def revalidate(self) -> bool:
         """Check every field; show each message at its field; OK only when all are fine."""
-        s3 = self.storage == "s3"
+        s3 = self._s3_in_use
         for name in ("s3_bucket", "s3_region", "s3_endpoint_url"):
             self.fields[name].editor.setEnabled(s3)
         ok = True
@@ -306,7 +316,7 @@ class SettingsDialog(QDialog):
         """The Config the fields describe; raises ConfigError when a field is invalid."""
         if not self.revalidate():
             raise ConfigError("some settings are not valid; see the messages at the fields")
-        s3 = self.storage == "s3"
+        s3 = self._s3_in_use
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
         return self._cfg.with_changes(
             graph_version=self._text("graph_version"),
@@ -319,6 +329,7 @@ class SettingsDialog(QDialog):
             s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,
             retry_delays=self._text("retry_delays"),
             workers=int(self._text("workers")),
+            **self.retention.changes(),
             **secrets,
         )
 
@@ -333,9 +344,9 @@ class SettingsDialog(QDialog):
 
     def test_connection(self) -> None:
         """Try to store a file where media would go, with the values typed (not yet saved)."""
-        s3 = self.storage == "s3"
+        s3 = self._s3_in_use
         cfg = self._cfg.with_changes(
-            storage=self.storage,
+            storage="s3" if s3 else self.storage,
             s3_bucket=self._text("s3_bucket") if s3 else self._cfg.s3_bucket,
             s3_region=(self._text("s3_region") or None) if s3 else self._cfg.s3_region,
             s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,

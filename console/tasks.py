@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -92,6 +93,22 @@ def run_task(work: Work, on_done: Done | None = None, on_error: Failed | None = 
     """Run `work()` off the GUI thread; call `on_done(result)` or `on_error(exc)` back on it."""
     p = pool()
     p.start(_Task(work, on_done, on_error, _dispatcher))
+
+
+def weak_callback(method: Callable[[Any], None]) -> Callable[[Any], None]:
+    """`method` as a callback that does not keep its widget alive.
+
+    A finished task is dropped on its pool thread: a widget whose last reference were that task's callback
+    would be destroyed off the GUI thread (a crash). Once the widget is gone, the callback does nothing.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call(value: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(value)
+
+    return call
 
 
 def wait_for_tasks(timeout_ms: int = 30_000) -> bool:

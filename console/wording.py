@@ -28,6 +28,16 @@ def reason_text(reason: str | None, error: str | None = None) -> str:
     return "The download failed"
 
 
+def removed_text(removed_at: str | None) -> str:
+    """What a bubble says of a file the owner's retention policy took off this computer (not a failure)."""
+    try:
+        at = local_time(datetime.fromisoformat(removed_at)) if removed_at else None
+    except ValueError:
+        at = None
+    when = f" on {at.day} {at:%B %Y}" if at else ""
+    return f"Removed{when} by your retention policy"
+
+
 def human_size(n: int | None) -> str:
     if n is None or n < 0:
         return ""

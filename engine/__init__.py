@@ -6,6 +6,8 @@ The engine never imports Qt or the console: it runs the same inside the desktop 
   `load_config`, the settings file (`save_settings`, `settings_path`) and the keyring (`get_secret`, ...)
 - what it reads back: `ChatSummary`, `MessageView`, `MediaView`, `WorkspaceInfo`, `HealthReport`/`Finding`,
   `Metrics` with its targets and windows (`METRICS_WINDOWS`), `MediaStatus`
+  `Metrics` with its targets, `MediaStatus`, `StorageUsage`/`UsageSlice`
+- retention: `RetentionPolicy`/`RetentionRule`, what a run would do (`RetentionPreview`) and did (`RetentionReport`)
 - what it tells: `EventBus` and its events; errors: the `MediaDeskError` tree (engine/errors.py)
 - around it: `version`, `PROCESS_START`, `resource_path`, `setup_logging`, `DemoRunner`, `make_storage`
 """
@@ -35,7 +37,9 @@ from engine.health import Finding, HealthReport
 from engine.library import ChatSummary, Library, MediaView, MessageView
 from engine.logs import setup_logging
 from engine.maintenance import MaintenanceState
+from engine.media.dedupe import StorageUsage, UsageSlice
 from engine.media.reasons import FailureReason
+from engine.media.retention import RetentionPolicy, RetentionPreview, RetentionReport, RetentionRule
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
 from engine.metrics import WINDOWS as METRICS_WINDOWS
 from engine.resources import resource_path
@@ -89,12 +93,18 @@ __all__ = [
     "PROCESS_START",
     "PermanentMediaError",
     "PublicAddress",
+    "RetentionPolicy",
+    "RetentionPreview",
+    "RetentionReport",
+    "RetentionRule",
     "SUCCESS_TARGET",
     "StepResult",
     "StorageError",
+    "StorageUsage",
     "TransientMediaError",
     "TunnelError",
     "UNAVAILABLE_TARGET",
+    "UsageSlice",
     "WorkspaceInfo",
     "connect_number",
     "export_chat",

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify": "re-hash the stored files; damaged or missing ones are fetched again",
         "export": "write one contact's chat as an HTML page with its media files",
         "events": "print every media status change, from any process on this backend, until stopped",
+        "cleanup": "apply the retention policy: move old media to S3 or delete them (see --dry-run)",
     }
     subs = {}
     for name, helptext in cmds.items():
@@ -96,7 +97,41 @@ def build_parser() -> argparse.ArgumentParser:
     subs["export"].add_argument("--contact", required=True, metavar="WA_ID", help="the contact's WhatsApp number")
     subs["export"].add_argument("--out", required=True, type=Path, metavar="DIR", help="a new folder for the export")
     subs["export"].add_argument("--zip", action="store_true", help="write DIR.zip instead of the folder")
+    _cleanup_options(subs["cleanup"])
     return parser
+
+
+def _cleanup_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--older-than", metavar="AGE", help="media older than this, e.g. 90d (default: the settings')")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--move-to-s3", action="store_const", const="s3", dest="action", help="move them to S3")
+    g.add_argument("--delete", action="store_const", const="delete", dest="action", help="delete their files")
+    p.add_argument("--type", action="append", dest="types", metavar="TYPE",
+                   help="only this media type (image, video, audio, document, sticker); repeat for more")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+
+
+def _cleanup(args: argparse.Namespace, cfg: Config, engine: Any) -> int:
+    from engine.media.retention import RetentionPolicy, RetentionRule
+
+    policy = RetentionPolicy.from_config(cfg)
+    if args.action or args.older_than or args.types:
+        base = policy.rules[0] if policy.rules else None
+        action = args.action or (base.action if base else None)
+        if action is None:
+            raise MediaDeskError("the retention policy keeps everything: say --move-to-s3 or --delete")
+        age = (args.older_than or "").strip().lower().removesuffix("d")
+        if age and not age.isdigit():
+            raise MediaDeskError(f"--older-than takes days, like 90d, not {args.older_than!r}")
+        days = int(age) if age else (base.older_than_days if base else cfg.retention_days)
+        policy = RetentionPolicy((RetentionRule(action, days, tuple(args.types or (base.types if base else ()))),))
+    plan = engine.retention_preview(policy)
+    print("\n".join([*plan.details(), ("dry run, nothing changed: " if args.dry_run else "") + plan.summary()]))
+    if args.dry_run or not plan.media:
+        return 0
+    report = engine.apply_retention(policy)
+    print("\n".join([*report.errors, report.summary()]))
+    return 0 if not report.errors else 1
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -219,6 +254,8 @@ def cmd_engine(args: argparse.Namespace, cfg: Config) -> int:
                                    everything=args.everything)
             print("\n".join([*checked.details(), checked.summary()]))
             return 0 if checked.ok else 1
+        elif args.command == "cleanup":
+            return _cleanup(args, cfg, engine)
         elif args.command == "export":
             from engine.export import export_chat
 
@@ -271,7 +308,8 @@ def main(argv: list[str] | None = None, *, console: ConsoleStart | None = None) 
             return cmd_serve(args, cfg, listener=command == "serve")
         if command in ("migrate", "rollback", "backup", "restore"):
             return cmd_maintenance(args, cfg)
-        if command in ("replay", "retry", "flush", "stats", "health", "alert-test", "verify", "export"):
+        if command in ("replay", "retry", "flush", "stats", "health", "alert-test", "verify", "export",
+                       "cleanup"):
             return cmd_engine(args, cfg)
         if command == "connect":
             return cmd_connect(args, cfg)

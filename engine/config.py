@@ -63,9 +63,14 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_DISK_BAD_MB": "disk_bad_mb",
     "MEDIADESK_TUNNEL_AUTHTOKEN": "tunnel_authtoken",
     "MEDIADESK_TUNNEL_DOMAIN": "tunnel_domain",
+    "MEDIADESK_RETENTION_ACTION": "retention_action",
+    "MEDIADESK_RETENTION_DAYS": "retention_days",
+    "MEDIADESK_RETENTION_TYPES": "retention_types",
 }
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password", "tunnel_authtoken")
 SMTP_SECURITY = ("starttls", "tls", "none")
+RETENTION_ACTIONS = ("keep", "s3", "delete")  # engine.media.retention
+RETENTION_TYPES = ("image", "video", "audio", "document", "sticker")
 SETTINGS_FILE = "mediadesk.toml"
 
 
@@ -111,6 +116,9 @@ class Config:
     disk_bad_mb: int = 200
     tunnel_authtoken: str | None = None  # the owner's ngrok authtoken (a secret): the built-in tunnel's account
     tunnel_domain: str | None = None  # a static ngrok domain, so the address Meta holds survives a restart
+    retention_action: str = "keep"  # keep (forever) | s3 (move there) | delete, after retention_days
+    retention_days: int = 90
+    retention_types: tuple[str, ...] = ()  # the media types the policy applies to; empty: every type
     config_file: Path | None = None
 
     @property
@@ -174,6 +182,7 @@ def _coerce(cfg: Config) -> Config:
         scrub_max = int(cfg.scrub_max_files)
         disk_warn_mb, disk_bad_mb = int(cfg.disk_warn_mb), int(cfg.disk_bad_mb)
         disk_warn_percent = float(cfg.disk_warn_percent)
+        retention_days = int(cfg.retention_days)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid number in configuration: {exc}") from None
     if not 0 <= port <= 65535:
@@ -189,6 +198,14 @@ def _coerce(cfg: Config) -> Config:
         raise ConfigError("free-space thresholds must be positive megabytes and a percentage from 0 to 100")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    retention_action, retention_types = str(cfg.retention_action).lower(), _parse_addresses(cfg.retention_types)
+    if retention_action not in RETENTION_ACTIONS or retention_days < 1:
+        raise ConfigError(f"retention is keep, s3 or delete after at least 1 day, got {cfg.retention_action!r} "
+                          f"after {retention_days} days")
+    if set(retention_types) - set(RETENTION_TYPES):
+        raise ConfigError(f"retention types are {', '.join(RETENTION_TYPES)}, got {', '.join(retention_types)}")
+    if retention_action == "s3" and not cfg.s3_bucket:
+        raise ConfigError("moving media to S3 needs a bucket (MEDIADESK_S3_BUCKET)")
     smtp_security = str(cfg.smtp_security).lower()
     if smtp_security not in SMTP_SECURITY:
         raise ConfigError(f"SMTP security must be one of {', '.join(SMTP_SECURITY)}, got {cfg.smtp_security!r}")
@@ -224,6 +241,9 @@ def _coerce(cfg: Config) -> Config:
         alert_email_to=_parse_addresses(cfg.alert_email_to),
         backup_every_hours=backup_every,
         backup_keep=backup_keep,
+        retention_action=retention_action,
+        retention_days=retention_days,
+        retention_types=retention_types,
     )
 
 

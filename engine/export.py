@@ -271,6 +271,8 @@ def _media(msg: MessageView, media: MediaView, rel: str | None) -> str:
     if rel is None:
         if media.status in ("pending", "processing"):
             why = "not downloaded yet"
+        elif media.status == "removed":
+            why = f"removed on {(media.removed_at or '')[:10]} by the retention policy"
         else:  # the engine's own error is for the owner and the log, not for whoever reads the export
             why = _WHY_MISSING.get(media.reason or "", "it could not be downloaded")
         return f'<p class="missing">{_e(kind)}: not available ({_e(why)})</p>'

@@ -25,7 +25,8 @@ from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.listener.prometheus import ListenerMetrics
 from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
-from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
+from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
+from engine.media.dedupe import StorageUsage, storage_usage
 from engine.media.state import MediaStates
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
@@ -57,6 +58,8 @@ class MediaDeskEngine:
         self.tunnel: PublicTunnel | None = None  # the built-in tunnel's public address, once opened
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
+        self._s3: tuple[tuple[Any, ...], Storage] | None = None  # S3 for moved files while new ones stay local
+        self._retention_on: TaskQueue | None = None  # the queue the hourly retention run is registered on
 
     # -- life cycle
     def open(self, *, migrate: bool = True) -> migrations.MigrationResult:
@@ -78,6 +81,7 @@ class MediaDeskEngine:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
         self.guard = Guard(self.cfg, self.db, self.store, self.queue, self.events)
+        self._schedule_retention()
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -157,6 +161,7 @@ class MediaDeskEngine:
                 applied.append("the public address was closed: it needs the app secret")
             elif self.tunnel is not None:
                 self.tunnel.use(self.cfg)
+            self._schedule_retention()  # a policy set in Settings runs from the next hour, no restart
             return applied
 
     # -- the built-in tunnel (engine/tunnel.py)
@@ -187,6 +192,12 @@ class MediaDeskEngine:
             return self.storage
         if location == LocalStorage.location:
             return LocalStorage(self.cfg.data_dir)
+        if location == "amazon" and self.cfg.s3_bucket:  # moved there by retention while new files stay here
+            c = self.cfg
+            key = (c.s3_bucket, c.s3_region, c.s3_endpoint_url)
+            if self._s3 is None or self._s3[0] != key:
+                self._s3 = (key, make_storage(c.with_changes(storage="s3")))
+            return self._s3[1]
         raise StorageError("this file is stored on S3, but S3 is not set up in Settings")
 
     # -- pipeline
@@ -328,6 +339,32 @@ class MediaDeskEngine:
         c = self.cfg
         return scrub(self.db, self.storage_for, requeue=self.queue.enqueue_many, every_min=c.scrub_every_min or 60,
                      period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
+
+    # -- retention and storage usage (engine/media/retention.py, engine/media/dedupe.py)
+    def _schedule_retention(self) -> None:
+        """The hourly run, once a policy is set; each run reads the policy then in force (keep: nothing to do)."""
+        if self.queue is None or self._retention_on is self.queue:
+            return
+        policy = retention.RetentionPolicy.from_config(self.cfg)
+        retention.schedule_retention(self.queue.huey, lambda: self.apply_retention(limit=retention.RUN_LIMIT),
+                                     policy=policy)
+        if not policy.keeps_everything:
+            self._retention_on = self.queue
+
+    def retention_preview(self, policy: retention.RetentionPolicy | None = None) -> retention.RetentionPreview:
+        """What the policy (default: the one in the settings) would move or delete now; nothing changes."""
+        return retention.preview(self.db, self.storage_for, policy or retention.RetentionPolicy.from_config(self.cfg))
+
+    def apply_retention(self, policy: retention.RetentionPolicy | None = None, *,
+                        progress: retention.Progress | None = None, limit: int | None = None,
+                        cancel: threading.Event | None = None) -> retention.RetentionReport:
+        """Move or delete what the policy says (default: the settings'); `progress(done, total)` after each."""
+        return retention.apply(self.db, self.storage_for, policy or retention.RetentionPolicy.from_config(self.cfg),
+                               progress=progress, events=self.events, limit=limit, cancel=cancel)
+
+    def storage_usage(self) -> StorageUsage:
+        """Storage by type, month and workspace, local and S3 (shared files once), and the disk's free space."""
+        return storage_usage(self.db, self.storage_for, data_dir=self.cfg.data_dir)
 
     # -- maintenance (safe while running: workers pause, caches reset)
     def backup(self) -> Path:

@@ -14,6 +14,7 @@ from engine.errors import ConfigError
 # The keys the Settings dialog owns in the file; anything else there is kept as it was.
 SETTINGS_KEYS = ("graph_version", "host", "port", "storage", "s3_bucket", "s3_region", "s3_endpoint_url",
                  "retry_delays", "workers")
+SETTINGS_KEYS += ("retention_action", "retention_days", "retention_types")  # the Retention group
 
 
 def _toml_value(v: Any) -> str:

@@ -33,6 +33,7 @@ class MediaStatus(enum.StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    REMOVED = "removed"  # downloaded, then taken off this computer by the owner's retention policy
 
 
 class Base(DeclarativeBase):

@@ -32,6 +32,7 @@ class MediaView:
     reason: str | None
     attempts: int
     wa_media_id: str | None
+    removed_at: str | None = None  # ISO time the retention policy removed the file (status removed)
 
     @classmethod
     def of(cls, m: ChatMedia) -> MediaView:
@@ -43,9 +44,11 @@ class MediaView:
                  path: str | None, location: str | None, meta: dict[str, Any] | None,
                  wa_media_id: str | None) -> MediaView:
         meta = meta or {}
+        removed = meta.get("removed")
         return cls(id=id, status=str(status), mime=mime, name=name, size=size, path=path,
                    location=location or "local", error=meta.get("error"), reason=meta.get("reason"),
-                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id)
+                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id,
+                   removed_at=removed.get("at") if isinstance(removed, dict) else None)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@
     refetched    completed -> pending         its stored file is bad and WhatsApp still has it
     lost         completed -> failed          its stored file is bad and WhatsApp no longer has it
     restored     failed -> completed          a file failed as bad is whole again (put back from a backup)
+    removed      completed -> removed         the owner's retention policy deleted its file (engine.media.retention)
 
 Nothing else writes `processing_status` (tests/engine/media/test_state.py holds every other module to that).
 Each transition is one statement or one transaction; its `MediaStatusChanged` is emitted after the commit,
@@ -322,6 +323,25 @@ def restore_whole_file(s: Session, media_id: int) -> bool:
     media.meta = meta
     media.processing_status = MediaStatus.COMPLETED
     return True
+
+
+def remove_by_retention(s: Session, media_id: int, *, policy: str) -> dict[str, Any] | None:
+    """removed: a completed media whose file the retention policy deletes; returns what the row said.
+
+    The row lets go of its path first (the caller frees the bytes once this has committed), so a file is
+    never gone while a row still says completed, which the scrub would take for a lost file. Only from
+    `completed`: a media something else has moved on meanwhile is left to it.
+    """
+    media = s.get(ChatMedia, media_id)
+    if media is None or media.processing_status != MediaStatus.COMPLETED or not media.path:
+        return None
+    before = {"path": media.path, "location": media.location, "sha256": (media.meta or {}).get("verified_sha256")}
+    meta = dict(media.meta or {})
+    meta["removed"] = {"at": utcnow().isoformat(), "by": "retention", "policy": policy, **before}
+    media.meta = meta
+    media.path = None
+    media.processing_status = MediaStatus.REMOVED
+    return before
 
 
 def _reset(s: Session, which: Any) -> list[int]:

@@ -27,7 +27,7 @@ def test_metrics_after_a_completed_and_a_failed_media(engine: MediaDeskEngine, s
     settle(engine, 3)
     m = engine.metrics()
     assert m.total == 3
-    assert m.status_counts == {"pending": 0, "processing": 0, "completed": 2, "failed": 1}
+    assert m.status_counts == {"pending": 0, "processing": 0, "completed": 2, "failed": 1, "removed": 0}
     assert m.success_rate == 2 / 3
     assert m.unavailable_share == 1 / 3
     assert m.failure_reasons == {"gone": 1}

@@ -180,6 +180,9 @@ def test_storage_moves_to_s3_for_new_downloads_only(engine: MediaDeskEngine, sim
 
     engine.reconfigure(engine.cfg.with_changes(storage="local"))
     assert isinstance(engine.storage, LocalStorage)
+    # Back on this disk, files already on S3 stay readable while the bucket is still set (retention moves there).
+    assert len(engine.storage_for(second["location"]).read_bytes(second["path"])) == second["size"]
+    engine.reconfigure(engine.cfg.with_changes(storage="local", s3_bucket=None))
     with pytest.raises(StorageError, match="S3 is not set up"):
         engine.storage_for("amazon")
 

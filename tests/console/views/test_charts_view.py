@@ -22,7 +22,7 @@ def test_charts_draw_the_database_and_follow_refresh(qtbot, db, add_media):
     with qtbot.waitSignal(view.refreshed, timeout=10_000) as first:
         view.show()
     m = first.args[0]
-    assert m.status_counts == {"pending": 3, "processing": 0, "completed": 40, "failed": 2}
+    assert m.status_counts == {"pending": 3, "processing": 0, "completed": 40, "failed": 2, "removed": 0}
     assert view._success.text() == f"{40 / 42 * 100:.1f}%"
     assert _bars(view.status)[0].opts["height"] == [3, 0, 40, 2]
     assert _bars(view.histogram) and len(view.over_time.getPlotItem().listDataItems()) == 2
