@@ -25,6 +25,7 @@ from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
 from engine.media import Pipeline, remove_stale_temp_files, run_download, sweeper, unfinished_media
 from engine.media.state import MediaStates
+from engine.media.thumbnails import make_thumbnail, schedule_thumbnails
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import Metrics, collect_metrics
 from engine.monitoring import check_health
@@ -64,6 +65,7 @@ class MediaDeskEngine:
         if self.cfg.backup_every_hours:
             backup_schedule.schedule_backups(self.queue.huey, self.scheduled_backup, priority=HOUSEKEEPING_PRIORITY)
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
+        self.thumbnail_later = schedule_thumbnails(self.queue.huey, self.make_thumbnail, priority=HOUSEKEEPING_PRIORITY)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -135,7 +137,11 @@ class MediaDeskEngine:
     # -- pipeline
     def _pipeline(self) -> Pipeline:
         return Pipeline(cfg=self.cfg, db=self.db, storage=self.storage, events=self.events,
-                        schedule=self.queue.schedule_download)
+                        schedule=self.queue.schedule_download, after_complete=self.thumbnail_later)
+
+    def make_thumbnail(self, media_id: int) -> str | None:
+        """Render and store one completed media's thumbnail now (the housekeeping task's work)."""
+        return make_thumbnail(self.db, self.storage_for, media_id)
 
     def _download(self, media_id: int) -> None:
         run_download(self._pipeline(), media_id)
