@@ -30,7 +30,7 @@ from engine.errors import (
 from engine.events import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
 from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
-from engine.library import ChatSummary, Library, MediaView, MessageView
+from engine.library import ChatSummary, Library, MediaFilter, MediaItem, MediaView, MessageView
 from engine.logs import setup_logging
 from engine.media.reasons import FailureReason
 from engine.metrics import PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, Metrics
@@ -71,6 +71,8 @@ __all__ = [
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
+    "MediaFilter",
+    "MediaItem",
     "MediaStatus",
     "MediaStatusChanged",
     "MediaView",

@@ -256,7 +256,8 @@ class MediaDeskEngine:
     @property
     def library(self) -> Library | None:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
-        return Library(self.db) if self.db is not None else None
+        return (Library(self.db, storage_for=self.storage_for, events=self.events)
+                if self.db is not None else None)
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)

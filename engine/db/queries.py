@@ -32,6 +32,7 @@ class MediaView:
     reason: str | None
     attempts: int
     wa_media_id: str | None
+    thumbnail: str | None = None  # key of the stored thumbnail (engine.media.thumbnails), same storage as `path`
 
     @classmethod
     def of(cls, m: ChatMedia) -> MediaView:
@@ -45,7 +46,8 @@ class MediaView:
         meta = meta or {}
         return cls(id=id, status=str(status), mime=mime, name=name, size=size, path=path,
                    location=location or "local", error=meta.get("error"), reason=meta.get("reason"),
-                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id)
+                   attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id,
+                   thumbnail=meta.get("thumbnail"))
 
 
 @dataclass(frozen=True)

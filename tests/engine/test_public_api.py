@@ -39,6 +39,8 @@ PUBLIC_API = [
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
+    "MediaFilter",
+    "MediaItem",
     "MediaStatus",
     "MediaStatusChanged",
     "MediaView",
