@@ -46,7 +46,7 @@ from engine import ChatSummary, Config, MediaDeskError, MediaStatus, MediaStatus
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("Chats", "Health", "Charts", "Logs")
+VIEWS = ("Chats", "Health", "Charts", "Logs", "Media")
 MESSAGE_MS = {"info": 5_000, "warning": 15_000, "error": 30_000}  # how long the status bar shows each level
 
 
@@ -392,6 +392,13 @@ class MainWindow(QMainWindow):
             widget = ChartsView(self.engine.metrics, self)
         elif name == "Logs":
             widget = LogsView(self.log_path, self)
+        elif name == "Media":
+            from console.media_view import MediaView
+            from console.show_in_chat import ShowInChat
+
+            widget = MediaView(self.engine, self.bridge, parent=self)
+            self.show_in_chat = ShowInChat(self)
+            widget.show_in_chat.connect(self.show_in_chat.show)
         else:
             raise ValueError(f"no view called {name!r}")
         self.stack.addWidget(widget)
