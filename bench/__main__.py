@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "chat": "bench.chat",
     "chatlist": "bench.console",
     "startup": "bench.console",
+    "mediaview": "bench.mediaview",
 }
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Index = QModelIndex | QPersistentModelIndex
 ItemRole = Qt.ItemDataRole.UserRole + 1
+RowRole = Qt.ItemDataRole.UserRole + 2  # (MediaItem, every column's text): what the delegate paints a row from
 PAGE = 200
 CACHE_PAGES = 200
 IN_FLIGHT = 1  # a second read at once takes the GUI thread's core on a 2-core machine
@@ -52,6 +53,14 @@ def cell_text(item: MediaItem, column: int) -> str:
     return ""
 
 
+Row = tuple[MediaItem, tuple[str, ...]]
+
+
+def rows_of(items: list[MediaItem]) -> list[Row]:
+    """Each media with its cells' words, worked out on the pool thread with the page, not in every paint."""
+    return [(item, tuple(cell_text(item, c) for c in range(len(COLUMNS)))) for item in items]
+
+
 class MediaListModel(QAbstractTableModel):
     """Thin adapter over `Library.media_pages` / `media_page` for one `MediaFilter`."""
 
@@ -63,7 +72,7 @@ class MediaListModel(QAbstractTableModel):
         self.engine = engine
         self._count = 0
         self._filter = MediaFilter()
-        self._pages: OrderedDict[int, list[MediaItem]] = OrderedDict()
+        self._pages: OrderedDict[int, list[Row]] = OrderedDict()
         self._wanted: OrderedDict[int, None] = OrderedDict()
         self._in_flight: set[int] = set()
         self._failed_pages: set[int] = set()
@@ -99,18 +108,21 @@ class MediaListModel(QAbstractTableModel):
         row = index.row()
         if not index.isValid() or not 0 <= row < self._count:
             return None
-        item = self._item(row)
-        if item is None:
+        found = self._row(row)
+        if found is None:
             return None
+        if role == RowRole:
+            return found
+        item, texts = found
         if role == ItemRole:
             return item
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(item, index.column())
+            return texts[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and item.status == "failed":
             return item.error or reason_text(item.reason)
         return None
 
-    def _item(self, row: int) -> MediaItem | None:
+    def _row(self, row: int) -> Row | None:
         page, offset = divmod(row, PAGE)
         rows = self._pages.get(page)
         if rows is None:
@@ -122,7 +134,7 @@ class MediaListModel(QAbstractTableModel):
     def item(self, row: int) -> MediaItem | None:
         """The media at `row` if its page is loaded (never schedules a read)."""
         rows = self._pages.get(row // PAGE) if 0 <= row < self._count else None
-        return rows[row % PAGE] if rows is not None and row % PAGE < len(rows) else None
+        return rows[row % PAGE][0] if rows is not None and row % PAGE < len(rows) else None
 
     # -- pages
     def _want(self, page: int) -> None:
@@ -145,11 +157,11 @@ class MediaListModel(QAbstractTableModel):
     def _read_page(self, page: int) -> None:
         self._in_flight.add(page)
         generation, f, library = self._generation, self._filter, self.engine.library
-        run_task(lambda: library.media_page(f, limit=PAGE, offset=page * PAGE),
+        run_task(lambda: rows_of(library.media_page(f, limit=PAGE, offset=page * PAGE)),
                  lambda rows: self._page_arrived(generation, page, rows),
                  lambda exc: self._page_failed(generation, page, exc))
 
-    def _page_arrived(self, generation: int, page: int, rows: list[MediaItem]) -> None:
+    def _page_arrived(self, generation: int, page: int, rows: list[Row]) -> None:
         if generation != self._generation:
             return
         self._in_flight.discard(page)
@@ -168,7 +180,7 @@ class MediaListModel(QAbstractTableModel):
         self._failed(exc)
         self._request_pages()
 
-    def _store(self, page: int, rows: list[MediaItem]) -> None:
+    def _store(self, page: int, rows: list[Row]) -> None:
         self._pages[page] = rows
         self._pages.move_to_end(page)
         while len(self._pages) > self._cache_pages:
@@ -191,10 +203,13 @@ class MediaListModel(QAbstractTableModel):
         self._wanted.clear()
         self._reloading = True
         generation, f, library = self._generation, self._filter, self.engine.library
-        run_task(lambda: library.media_pages(hot, page_size=PAGE, f=f),
-                 lambda result: self._reloaded(generation, *result, reset=reset), self._reload_failed)
+        def work() -> tuple[int, dict[int, list[Row]]]:
+            count, pages = library.media_pages(hot, page_size=PAGE, f=f)
+            return count, {p: rows_of(items) for p, items in pages.items()}
 
-    def _reloaded(self, generation: int, count: int, pages: dict[int, list[MediaItem]], *, reset: bool) -> None:
+        run_task(work, lambda result: self._reloaded(generation, *result, reset=reset), self._reload_failed)
+
+    def _reloaded(self, generation: int, count: int, pages: dict[int, list[Row]], *, reset: bool) -> None:
         if generation != self._generation:
             return
         self._reloading = False

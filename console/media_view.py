@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.bridge import EngineBridge
-from console.media_model import FILE, ItemRole, MediaListModel
+from console.media_model import COLUMNS, FILE, SIZE, STATUS, MediaListModel, RowRole
 from console.progress import Cancelled, TaskProgress
 from console.tasks import run_task
 from console.thumbnails import ThumbnailCache
@@ -67,64 +67,100 @@ def thumbnail_source(item: MediaItem) -> str | None:
 
 
 class MediaDelegate(QStyledItemDelegate):
-    """Paints the File column (thumbnail or type badge, then the name) and placeholders; text cells are Qt's."""
+    """Paints a whole row in one call: thumbnail or type badge and name, then the other columns where `header`
+    has them. One call a row, not one a cell: at 7 columns the per-cell calls into Python were most of a frame."""
 
-    def __init__(self, thumbnails: ThumbnailCache, parent: Any = None) -> None:
+    def __init__(self, thumbnails: ThumbnailCache, header: QHeaderView | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
+        self.header = header
+        self.scrolling = False  # set by the view while its scroll bar moves
         self.badge_font = QFont()
         self.badge_font.setPointSizeF(max(6.0, self.badge_font.pointSizeF() - 2))
         self.badge_font.setBold(True)
+        self._white, self._placeholder = QColor("white"), QColor("#eceff1")
+        self._text, self._muted, self._red = QColor("#111b21"), QColor("#3b4a54"), QColor("#ea0038")
+        self._line = QColor("#f0f2f5")
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        return QSize(120, ROW_HEIGHT)
+        return QSize(600, ROW_HEIGHT)
+
+    def _columns(self, r: QRect) -> list[tuple[int, int, int]]:
+        """(column, left, width) of each column shown, from the header (or the whole row for the file alone)."""
+        if self.header is None:
+            return [(FILE, r.left(), r.width())]
+        h = self.header
+        return [(c, r.left() + h.sectionViewportPosition(c), h.sectionSize(c)) for c in range(len(COLUMNS))
+                if not h.isSectionHidden(c)]
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        item: MediaItem | None = index.data(ItemRole)
+        row = index.data(RowRole)
         r = option.rect
-        if item is None:  # its page is being read: a grey bar, no text
-            painter.save()
-            painter.fillRect(r, QColor("white"))
+        columns = self._columns(r)
+        painter.save()
+        if row is None:  # its page is being read: grey bars, no text
+            painter.fillRect(r, self._white)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#eceff1"))
-            if index.column() == FILE:
-                painter.drawRoundedRect(QRect(r.left() + 6, r.top() + 4, THUMB, THUMB), 4, 4)
-            painter.drawRoundedRect(QRect(r.left() + (54 if index.column() == FILE else 6), r.center().y() - 5,
-                                          max(0, r.width() // 2 - 10), 10), 5, 5)
+            painter.setBrush(self._placeholder)
+            painter.drawRoundedRect(QRect(r.left() + 6, r.top() + 4, THUMB, THUMB), 4, 4)
+            for column, left, width in columns:
+                x = left + (54 if column == FILE else 6)
+                painter.drawRoundedRect(QRect(x, r.center().y() - 5, max(0, width // 2 - 10), 10), 5, 5)
             painter.restore()
             return
-        if index.column() != FILE:
-            super().paint(painter, option, index)
-            return
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        item, texts = row
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        painter.fillRect(r, option.palette.highlight() if selected else QColor("white"))
+        painter.fillRect(r, option.palette.highlight() if selected else self._white)
+        painter.setPen(self._line)
+        painter.drawLine(r.left(), r.bottom(), r.right(), r.bottom())
+        metrics = option.fontMetrics
+        middle = Qt.AlignmentFlag.AlignVCenter
+        for column, left, width in columns:
+            if column == FILE:
+                self._paint_file(painter, option, item, texts[FILE], QRect(left, r.top(), width, r.height()),
+                                 selected)
+                continue
+            if column == STATUS and item.status == "failed" and not selected:
+                painter.setPen(self._red)
+            else:
+                painter.setPen(option.palette.highlightedText().color() if selected else self._muted)
+            cell = QRect(left + 6, r.top(), width - 12, r.height())
+            text = metrics.elidedText(texts[column], Qt.TextElideMode.ElideRight, cell.width())
+            align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignLeft
+            painter.drawText(cell, align | middle, text)
+        painter.restore()
+
+    def _paint_file(self, painter: QPainter, option: QStyleOptionViewItem, item: MediaItem, name: str, r: QRect,
+                    selected: bool) -> None:
         box = QRect(r.left() + 6, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
         source = thumbnail_source(item)
-        pixmap = self.thumbnails.get(item.media_id, source, item.location) if source else None
+        pixmap = None
+        if source:
+            # While the table scrolls past, only what is decoded already: loads start once it rests.
+            pixmap = (self.thumbnails.peek(item.media_id) if self.scrolling
+                      else self.thumbnails.get(item.media_id, source, item.location))
         if pixmap is not None:
-            scaled = pixmap.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                   Qt.TransformationMode.SmoothTransformation)
-            src = QRect((scaled.width() - THUMB) // 2, (scaled.height() - THUMB) // 2, THUMB, THUMB)
-            painter.drawPixmap(box, scaled, src)
+            # The middle square of the picture (decoded at twice this size), scaled as it is drawn.
+            side = min(pixmap.width(), pixmap.height())
+            src = QRect((pixmap.width() - side) // 2, (pixmap.height() - side) // 2, side, side)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(box, pixmap, src)
         else:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
             color = QColor(KIND_COLORS.get(item.kind, "#8696a0"))
             if item.status != "completed":
                 color.setAlpha(110)
             painter.setBrush(color)
             painter.drawRoundedRect(box, 6, 6)
-            painter.setPen(QColor("white"))
+            painter.setPen(self._white)
             painter.setFont(self.badge_font)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, KIND_GLYPHS.get(item.kind, "FILE"))
-        painter.setFont(option.font)
-        painter.setPen(option.palette.highlightedText().color() if selected else QColor("#111b21"))
+            painter.setFont(option.font)
+        painter.setPen(option.palette.highlightedText().color() if selected else self._text)
         text_rect = QRect(box.right() + 10, r.top(), r.right() - box.right() - 14, r.height())
-        text = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
-                                                Qt.TextElideMode.ElideMiddle, text_rect.width())
+        text = option.fontMetrics.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-        painter.restore()
 
 
 class MediaTable(QTableView):
@@ -145,6 +181,18 @@ class MediaTable(QTableView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(ROW_HEIGHT)
         self.setAlternatingRowColors(False)
+        self.horizontalHeader().hide()  # the view's own header shows the columns the delegate paints
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def setModel(self, model: Any) -> None:  # noqa: N802 - Qt's own name
+        super().setModel(model)
+        model.modelReset.connect(self._one_column)  # a reset forgets which sections were hidden
+        self._one_column()
+
+    def _one_column(self) -> None:
+        for column in range(1, self.model().columnCount()):
+            self.setColumnHidden(column, True)  # painted inside column 0's row by the delegate
 
     def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt's own name
         pass  # Qt's type-ahead would ask the model for every row: the file-name box filters instead
@@ -170,7 +218,8 @@ class MediaView(QWidget):
         self.bridge = bridge
         self.model = MediaListModel(engine, self)
         self.thumbnails = thumbnails or ThumbnailCache(
-            lambda path, location: engine.storage_for(location).read_bytes(path), parent=self)
+            lambda path, location: engine.storage_for(location).read_bytes(path), box=QSize(2 * THUMB, 2 * THUMB),
+            capacity=600, parent=self)
         self._filter_timer = QTimer(self, singleShot=True, interval=250)
         self._filter_timer.timeout.connect(self.apply_filter)
         self._reload_timer = QTimer(self, singleShot=True, interval=500)  # a burst of downloads: one reload
@@ -183,15 +232,23 @@ class MediaView(QWidget):
         title.setObjectName("panelTitle")
         col.addWidget(title)
         col.addLayout(self._build_filters())
+        # The table shows one column that its delegate paints whole; this header, over the same model, shows
+        # the column names and holds their widths (drag to resize), which the delegate paints by.
+        self.header = QHeaderView(Qt.Orientation.Horizontal, self)
+        self.header.setModel(self.model)
+        self.header.setSectionsClickable(False)
+        self.header.setStretchLastSection(False)
+        for column, width in enumerate((320, 90, 80, 100, 260, 160, 130)):
+            self.header.resizeSection(column, width)
+        self.header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        self.header.sectionResized.connect(lambda *_: self.table.viewport().update())
+        col.addWidget(self.header)
         self.table = MediaTable(self)
         self.table.setModel(self.model)
-        self.table.setItemDelegate(MediaDelegate(self.thumbnails, self.table))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(False)
-        for column, width in enumerate((320, 90, 80, 100, 260, 160, 130)):
-            header.resizeSection(column, width)
-        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        self.table.setItemDelegate(MediaDelegate(self.thumbnails, self.header, self.table))
+        self._rest_timer = QTimer(self, singleShot=True, interval=120)  # the scroll bar rested: load thumbnails
+        self._rest_timer.timeout.connect(self._scroll_rested)
+        self.table.verticalScrollBar().valueChanged.connect(self._scrolled)
         col.addWidget(self.table, 1)
         col.addLayout(self._build_actions())
 
@@ -279,6 +336,14 @@ class MediaView(QWidget):
         for b in (self.retry_button, self.save_button, self.open_button, self.chat_button, self.delete_button):
             row.addWidget(b)
         return row
+
+    def _scrolled(self, _value: int) -> None:
+        self.table.itemDelegate().scrolling = True
+        self._rest_timer.start()
+
+    def _scroll_rested(self) -> None:
+        self.table.itemDelegate().scrolling = False
+        self.table.viewport().update()
 
     # -- filters
     def current_filter(self) -> MediaFilter:

@@ -71,17 +71,18 @@ class MediaItem:
     at: datetime  # the message's time
 
 
+# The three metadata keys a row shows, extracted by SQLite: decoding every row's whole JSON in Python would
+# hold the GIL the GUI thread needs while a page is read.
 _COLUMNS = (ChatMedia.id, Chat.id, Chat.contact_id, Contact.name, Contact.wa_id, Chat.type, ChatMedia.type,
-            ChatMedia.name, ChatMedia.size, ChatMedia.processing_status, ChatMedia.meta, ChatMedia.path,
+            ChatMedia.name, ChatMedia.size, ChatMedia.processing_status, ChatMedia.meta["reason"].as_string(),
+            ChatMedia.meta["error"].as_string(), ChatMedia.meta["thumbnail"].as_string(), ChatMedia.path,
             ChatMedia.location, Chat.created_at)
 
 
 def _item(r: Any) -> MediaItem:
-    meta = r[10] or {}
     return MediaItem(media_id=r[0], message_id=r[1], contact_id=r[2], contact_name=r[3], wa_id=r[4], kind=r[5],
-                     mime=r[6], name=r[7], size=r[8], status=str(r[9]), reason=meta.get("reason"),
-                     error=meta.get("error"), path=r[11], location=r[12] or "local",
-                     thumbnail=meta.get("thumbnail"), at=r[13])
+                     mime=r[6], name=r[7], size=r[8], status=str(r[9]), reason=r[10], error=r[11], thumbnail=r[12],
+                     path=r[13], location=r[14] or "local", at=r[15])
 
 
 def _where(f: MediaFilter) -> list[Any]:
@@ -113,9 +114,12 @@ def count_media(s: Session, f: MediaFilter) -> int:
 
 
 def media_page(s: Session, f: MediaFilter, *, limit: int, offset: int) -> list[MediaItem]:
+    """One page in two steps: the page's ids (the offset skips over index entries only), then its rows."""
+    page = (select(ChatMedia.id).select_from(ChatMedia).join(Chat, Chat.media_id == ChatMedia.id).where(*_where(f))
+            .order_by(ChatMedia.id.desc()).limit(limit).offset(offset).scalar_subquery())
     q = (select(*_COLUMNS).select_from(ChatMedia).join(Chat, Chat.media_id == ChatMedia.id)
-         .outerjoin(Contact, Contact.id == Chat.contact_id).where(*_where(f))
-         .order_by(ChatMedia.id.desc()).limit(limit).offset(offset))
+         .outerjoin(Contact, Contact.id == Chat.contact_id).where(ChatMedia.id.in_(page))
+         .order_by(ChatMedia.id.desc()))
     return [_item(r) for r in s.execute(q)]
 
 
