@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
+from console.chat_export import ChatExport, copy_media_link
 from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
 from console.conversation import MessageListModel
 from console.conversation_view import ConversationView
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         bridge.health_changed.connect(self._on_health)
         bridge.message.connect(self._on_message)
         self.message_delegate.action.connect(self.media_actions.run)
+        self.conversation.copy_link.connect(lambda media_id: copy_media_link(self.engine, self.bridge, media_id))
         self.maintenance.data_replaced.connect(self.reload)
         self.chats.loaded.connect(self._chats_loaded)
         self.chats.load_failed.connect(bridge.warning)
@@ -176,6 +178,8 @@ class MainWindow(QMainWindow):
         rcol.setContentsMargins(0, 0, 0, 0)
         rcol.setSpacing(0)
         self.header = ConversationHeader(right)
+        self.chat_export = ChatExport(self.engine, self.bridge, self.header)
+        self.header.layout().addWidget(self.chat_export)
         self.conversation = ConversationView(self.messages, self.message_delegate, right)
         self.empty = QLabel("MediaDesk\n\nSelect a chat to see its messages and media.", right)
         self.empty.setObjectName("emptyState")
@@ -288,6 +292,7 @@ class MainWindow(QMainWindow):
             return
         chat: ChatSummary = current.data(SummaryRole)
         self.header.show_chat(chat)
+        self.chat_export.set_contact(chat.contact_id)
         self.right_stack.setCurrentIndex(1)
         if chat.contact_id != self.messages.contact_id:
             self.messages.open_chat(chat.contact_id)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.bridge import EngineBridge
+from console.chat_export import copy_media_link
 from console.media_model import COLUMNS, FILE, SIZE, STATUS, MediaListModel, RowRole
 from console.progress import Cancelled, TaskProgress
 from console.tasks import run_task
@@ -256,6 +258,9 @@ class MediaView(QWidget):
         self.model.load_failed.connect(bridge.warning)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.table.doubleClicked.connect(lambda _i: self.open_selected())
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda pos: self.context_menu().exec(self.table.viewport().mapToGlobal(pos)))
         self.thumbnails.changed.connect(lambda _mid: self.table.viewport().update())
         bridge.media_status_changed.connect(self.on_media_status)
         self._update_actions()
@@ -458,6 +463,18 @@ class MediaView(QWidget):
 
         run_task(fetch, lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
                  lambda exc: self.bridge.warning(f"Could not fetch the file: {exc}"))
+
+    def context_menu(self) -> QMenu:
+        """The selection's actions; Copy link where the one media selected is stored on S3."""
+        menu = QMenu(self)
+        for button in (self.retry_button, self.save_button, self.open_button, self.chat_button):
+            menu.addAction(button.text(), button.click).setEnabled(button.isEnabled())
+        items = self.selected_items()
+        link = menu.addAction("Copy link", lambda: copy_media_link(self.engine, self.bridge, items[0].media_id))
+        link.setEnabled(len(items) == 1 and items[0].status == "completed" and items[0].location != "local")
+        menu.addSeparator()
+        menu.addAction(self.delete_button.text(), self.delete_button.click).setEnabled(self.delete_button.isEnabled())
+        return menu
 
     def show_selected_in_chat(self) -> None:
         items = self.selected_items()

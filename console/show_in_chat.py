@@ -40,6 +40,7 @@ class ShowInChat(QObject):
         elif not w.select_chat(item.contact_id):
             w.chat_list.selectionModel().clear()
             w.right_stack.setCurrentIndex(1)
+            w.chat_export.set_contact(item.contact_id)
             w.messages.open_chat(item.contact_id)
             library, wa_id, cid = w.engine.library, item.wa_id or "", item.contact_id
             run_task(lambda: library.chat_page(search=wa_id, limit=20),

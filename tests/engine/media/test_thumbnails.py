@@ -130,3 +130,19 @@ def test_an_unreadable_file_has_no_thumbnail_and_stays_completed(sim: CloudSimul
     wait_until(lambda: media_row(eng.cfg.db_path, mid)["processing_status"] in ("completed", "failed"))
     assert make_thumbnail(eng.db, eng.storage_for, mid) is None
     assert media_row(eng.cfg.db_path, mid)["processing_status"] in ("completed", "failed")
+
+
+def test_on_s3_the_thumbnail_goes_to_the_bucket_prefix(s3_endpoint: str, sim: CloudSimulator, data_dir: Path,
+                                                       start_engine: Callable[..., MediaDeskEngine]) -> None:
+    import boto3
+    from mediadesk_testkit import build_config
+
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="thumbs")
+    cfg = build_config(data_dir, graph_url=sim.base_url, graph_version=sim.version, storage="s3", s3_bucket="thumbs",
+                       s3_region="us-east-1", s3_endpoint_url=s3_endpoint)
+    eng = start_engine(cfg)
+    mid = send(eng, sim, "THUMB-S3", "image", "image/jpeg", jpeg())
+    key = wait_until(lambda: thumbnail_of(eng, mid), timeout=30, what="the S3 thumbnail")
+    assert key.startswith(f"{PREFIX}/") and not (data_dir / key).exists()
+    with Image.open(io.BytesIO(eng.storage_for("amazon").read_bytes(key))) as im:
+        assert max(im.size) == 320
