@@ -240,18 +240,26 @@ class MediaView(QWidget):
         self.header.setModel(self.model)
         self.header.setSectionsClickable(False)
         self.header.setStretchLastSection(False)
-        for column, width in enumerate((320, 90, 80, 100, 260, 160, 130)):
+        for column, width in enumerate((320, 90, 80, 100, 270, 160, 140)):
             self.header.resizeSection(column, width)
         self.header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
         self.header.sectionResized.connect(lambda *_: self.table.viewport().update())
-        col.addWidget(self.header)
+        self.header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.header.setFixedHeight(28)
+        over_table = QHBoxLayout()
+        over_table.setContentsMargins(1, 0, self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) + 1, 0)
+        over_table.addWidget(self.header)  # as wide as the table's rows: its scroll bar is beside them, not under
+        grid = QVBoxLayout()
+        grid.setSpacing(0)
+        grid.addLayout(over_table)
+        col.addLayout(grid, 1)
         self.table = MediaTable(self)
         self.table.setModel(self.model)
         self.table.setItemDelegate(MediaDelegate(self.thumbnails, self.header, self.table))
         self._rest_timer = QTimer(self, singleShot=True, interval=120)  # the scroll bar rested: load thumbnails
         self._rest_timer.timeout.connect(self._scroll_rested)
         self.table.verticalScrollBar().valueChanged.connect(self._scrolled)
-        col.addWidget(self.table, 1)
+        grid.addWidget(self.table, 1)
         col.addLayout(self._build_actions())
 
         self.model.loaded.connect(self._update_count)
@@ -276,6 +284,9 @@ class MediaView(QWidget):
         for text, status in STATUSES:
             self.status_box.addItem(text, status)
         self.reason_box = QComboBox(self)
+        self.reason_box.setMaximumWidth(240)
+        self.reason_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.reason_box.setMinimumContentsLength(18)
         self.reason_box.addItem("Any reason", None)
         for reason in FailureReason:
             if not reason.is_generic:
