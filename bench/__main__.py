@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "chatlist": "bench.console",
     "startup": "bench.console",
     "metrics": "bench.metrics",
+    "mediaview": "bench.mediaview",
 }
 
 

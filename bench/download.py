@@ -78,7 +78,9 @@ class EngineDownloads:
         self.eng = MediaDeskEngine(engine_config(data, sim_url))
         self.eng.open()
         self.pipeline = Pipeline(cfg=self.eng.cfg, db=self.eng.db, storage=self.eng.storage,
-                                 events=self.eng.events, schedule=lambda mid, delay: None)
+                                 events=self.eng.events, schedule=lambda mid, delay: None,
+                                 # thumbnails on, as the engine runs: each completion enqueues its thumbnail
+                                 after_complete=self.eng.thumbnail_later)
         self.n = 0
 
     def new_rows(self, wa_ids: list[str]) -> list[int]:

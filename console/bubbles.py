@@ -221,16 +221,22 @@ class MessageDelegate(QStyledItemDelegate):
             self._spinner(p, r.center(), 20)
             self._progress_text(p, QRect(r.left(), r.center().y() + 28, r.width(), 18), media, progress)
         elif kind == "video":
-            grad_top, grad_bottom = QColor("#2a3942"), QColor("#111b21")
-            p.fillRect(r, grad_bottom)
-            p.fillRect(r.adjusted(0, 0, 0, -r.height() // 2), grad_top)
+            # The engine's stored poster frame, where it made one: never the video itself (far too big to decode).
+            poster = self.thumbnails.get(media.id, media.thumbnail, media.location) if media.thumbnail else None
+            if poster is not None:
+                self._draw_cover(p, r, poster, fit=False)
+            else:
+                grad_top, grad_bottom = QColor("#2a3942"), QColor("#111b21")
+                p.fillRect(r, grad_bottom)
+                p.fillRect(r.adjusted(0, 0, 0, -r.height() // 2), grad_top)
             self._play_circle(p, r.center(), 28)
             p.setFont(self.fonts.small)
             p.setPen(QColor("white"))
             p.drawText(r.adjusted(10, 0, 0, -8), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                        f"Video  {human_size(media.size)}")
         else:
-            pixmap = self.thumbnails.get(media.id, media.path, media.location)
+            # The small stored thumbnail when the engine has made it; the original only for older media.
+            pixmap = self.thumbnails.get(media.id, media.thumbnail or media.path, media.location)
             error = self.thumbnails.error(media.id)
             if pixmap is not None:
                 self._draw_cover(p, r, pixmap, fit=kind == "sticker")

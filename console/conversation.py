@@ -169,6 +169,10 @@ class MessageListModel(QAbstractListModel):
     def row_of_media(self, media_id: int) -> int:
         return self._by_media.get(media_id, -1)
 
+    def row_of_message(self, message_id: int) -> int:
+        """The message's row if it is loaded, else -1 (Show in chat pages back until it is)."""
+        return next((row for row, m in enumerate(self._rows) if m.id == message_id), -1)
+
     def message(self, row: int) -> MessageView | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QContextMenuEvent, QMouseEvent
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu
 
 from console.bubbles import MessageDelegate
 from console.conversation import MessageListModel
 
 
 class ConversationView(QListView):
+    copy_link = Signal(int)  # media id: the bubble's "Copy link" (media stored on S3)
+
     def __init__(self, model: MessageListModel, delegate: MessageDelegate, parent: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversation")
@@ -98,6 +100,22 @@ class ConversationView(QListView):
             over = index.isValid() and self._delegate.button_at(index, self.visualRect(index), pos) is not None
             self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.ArrowCursor)
         return super().viewportEvent(event)
+
+    def link_menu(self, pos: QPoint) -> QMenu | None:
+        """The bubble's context menu at `pos`: Copy link, for a media stored on S3 (a local file has no link)."""
+        index = self.indexAt(pos)
+        msg = self._model.message(index.row()) if index.isValid() else None
+        media = msg.media if msg is not None else None
+        if media is None or media.status != "completed" or media.location == "local":
+            return None
+        menu = QMenu(self)
+        menu.addAction("Copy link", lambda: self.copy_link.emit(media.id))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt's own name
+        menu = self.link_menu(event.pos())
+        if menu is not None:
+            menu.exec(event.globalPos())
 
     def stop(self) -> None:
         self._spin.stop()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
+from console.chat_export import ChatExport, copy_media_link
 from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
 from console.connect_wizard import ConnectWizard
 from console.conversation import MessageListModel
@@ -47,7 +48,7 @@ from engine import ChatSummary, Config, MediaDeskError, MediaStatus, MediaStatus
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("Chats", "Health", "Charts", "Logs")
+VIEWS = ("Chats", "Health", "Charts", "Logs", "Media")
 MESSAGE_MS = {"info": 5_000, "warning": 15_000, "error": 30_000}  # how long the status bar shows each level
 
 
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         bridge.health_changed.connect(self._on_health)
         bridge.message.connect(self._on_message)
         self.message_delegate.action.connect(self.media_actions.run)
+        self.conversation.copy_link.connect(lambda media_id: copy_media_link(self.engine, self.bridge, media_id))
         self.maintenance.data_replaced.connect(self.reload)
         self.chats.loaded.connect(self._chats_loaded)
         self.chats.load_failed.connect(bridge.warning)
@@ -177,6 +179,8 @@ class MainWindow(QMainWindow):
         rcol.setContentsMargins(0, 0, 0, 0)
         rcol.setSpacing(0)
         self.header = ConversationHeader(right)
+        self.chat_export = ChatExport(self.engine, self.bridge, self.header)
+        self.header.layout().addWidget(self.chat_export)
         self.conversation = ConversationView(self.messages, self.message_delegate, right)
         self.empty = QLabel("MediaDesk\n\nSelect a chat to see its messages and media.", right)
         self.empty.setObjectName("emptyState")
@@ -290,6 +294,7 @@ class MainWindow(QMainWindow):
             return
         chat: ChatSummary = current.data(SummaryRole)
         self.header.show_chat(chat)
+        self.chat_export.set_contact(chat.contact_id)
         self.right_stack.setCurrentIndex(1)
         if chat.contact_id != self.messages.contact_id:
             self.messages.open_chat(chat.contact_id)
@@ -396,6 +401,13 @@ class MainWindow(QMainWindow):
             widget.add_panel(StorageUsageChart(self.engine.storage_usage))
         elif name == "Logs":
             widget = LogsView(self.log_path, self)
+        elif name == "Media":
+            from console.media_view import MediaView
+            from console.show_in_chat import ShowInChat
+
+            widget = MediaView(self.engine, self.bridge, parent=self)
+            self.show_in_chat = ShowInChat(self)
+            widget.show_in_chat.connect(self.show_in_chat.show)
         else:
             raise ValueError(f"no view called {name!r}")
         self.stack.addWidget(widget)

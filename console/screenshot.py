@@ -68,7 +68,7 @@ class ScreenshotTaker(QObject):
         for row in range(m.rowCount()):
             media = m.message(row).media
             if (media and media.status == "completed" and m.message(row).type in ("image", "sticker")
-                    and w.thumbnails.get(media.id, media.path, media.location) is None
+                    and w.thumbnails.get(media.id, media.thumbnail or media.path, media.location) is None
                     and not w.thumbnails.error(media.id)):
                 return
         self._finish(ok=True)

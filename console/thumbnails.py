@@ -48,9 +48,11 @@ class ThumbnailCache(QObject):
     changed = Signal(int)  # media id whose thumbnail (or error) is now known
 
     def __init__(self, read_bytes: Callable[[str, str], bytes], *, capacity: int = 300,
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S, parent: QObject | None = None) -> None:
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S, box: QSize = MAX_DECODE,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._read_bytes = read_bytes
+        self._box = box  # decoded at the size shown: painting never scales a big picture down
         self._capacity = capacity
         self._retry_delays = retry_delays
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
@@ -66,6 +68,10 @@ class ThumbnailCache(QObject):
             self._load(media_id, path, location, attempt=0)
         return None
 
+    def peek(self, media_id: int) -> QPixmap | None:
+        """The cached pixmap, if any, without starting a load (a view scrolling past does not want one)."""
+        return self._cache.get(media_id)
+
     def error(self, media_id: int) -> str | None:
         return self._errors.get(media_id)
 
@@ -79,8 +85,8 @@ class ThumbnailCache(QObject):
 
     def _load(self, media_id: int, path: str, location: str, attempt: int) -> None:
         self._loading.add(media_id)
-        read = self._read_bytes
-        run_task(lambda: decode_thumbnail(read(path, location)),
+        read, box = self._read_bytes, self._box
+        run_task(lambda: decode_thumbnail(read(path, location), box),
                  lambda image: self._loaded(media_id, image),
                  lambda exc: self._failed(media_id, path, location, attempt, exc))
 

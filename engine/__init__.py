@@ -34,7 +34,7 @@ from engine.errors import (
 from engine.events import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
-from engine.library import ChatSummary, Library, MediaView, MessageView
+from engine.library import ChatSummary, Library, MediaFilter, MediaItem, MediaView, MessageView
 from engine.logs import setup_logging
 from engine.maintenance import MaintenanceState
 from engine.media.dedupe import StorageUsage, UsageSlice
@@ -83,6 +83,8 @@ __all__ = [
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
+    "MediaFilter",
+    "MediaItem",
     "MediaStatus",
     "MediaStatusChanged",
     "MediaView",

@@ -7,23 +7,46 @@ values it may keep and pass between threads. (The CLI and the tests may still us
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 
 from engine.db import queries
 from engine.db.queries import ChatSummary, MediaView, MessageView
 from engine.db.session import Database
+from engine.errors import StorageError
+from engine.events import EventBus
 from engine.health import HealthReport, last_report
+from engine.media_library import (
+    MediaFilter,
+    MediaItem,
+    Progress,
+    count_media,
+    delete_media,
+    media_items,
+    media_page,
+    reasons_in_use,
+    save_media,
+)
+from engine.storage import Storage
 from engine.workspace import WorkspaceInfo, load_workspace, save_workspace
 
 DEFAULT_PAGE = queries.DEFAULT_PAGE
 
 
-class Library:
-    """Reads over one `Database` (plus the two writes that belong to reading: a chat seen, the workspace)."""
+def _no_storage(location: str) -> Storage:
+    raise StorageError("no storage is open")
 
-    def __init__(self, db: Database) -> None:
+
+class Library:
+    """Reads over one `Database` (plus the writes that belong to reading: a chat seen, the workspace, and the
+    Media view's Delete), and the stored files behind it (`storage_for`, for Save to folder)."""
+
+    def __init__(self, db: Database, *, storage_for: Callable[[str], Storage] = _no_storage,
+                 events: EventBus | None = None) -> None:
         self._db = db
+        self._storage_for = storage_for
+        self._events = events or EventBus()
 
     # -- the chat list
     def count_chats(self, *, search: str | None = None) -> int:
@@ -62,6 +85,42 @@ class Library:
         with self._db.session() as s:
             return queries.media_many(s, media_ids)
 
+    # -- the Media view: every media of every chat
+    def count_media(self, f: MediaFilter = MediaFilter()) -> int:  # noqa: B008 - frozen, so safe as a default
+        with self._db.session() as s:
+            return count_media(s, f)
+
+    def media_page(self, f: MediaFilter = MediaFilter(), *, limit: int = 200, offset: int = 0) -> list[MediaItem]:  # noqa: B008
+        """Newest first, filtered in SQL; page `offset // limit` of what `count_media(f)` counts."""
+        with self._db.session() as s:
+            return media_page(s, f, limit=limit, offset=offset)
+
+    def media_pages(self, pages: Iterable[int], *, page_size: int,
+                    f: MediaFilter = MediaFilter()) -> tuple[int, dict[int, list[MediaItem]]]:  # noqa: B008
+        """The count and the given pages (those within it), read in one session so they agree."""
+        with self._db.session() as s:
+            n = count_media(s, f)
+            return n, {p: media_page(s, f, limit=page_size, offset=p * page_size)
+                       for p in pages if p * page_size < n}
+
+    def media_items(self, media_ids: Iterable[int]) -> dict[int, MediaItem]:
+        with self._db.session() as s:
+            return media_items(s, media_ids)
+
+    def failure_reasons(self) -> list[str]:
+        """The failure reasons some media carries now (stored keys; `FailureReason.words_for` says them)."""
+        with self._db.session() as s:
+            return reasons_in_use(s)
+
+    def save_media(self, media_ids: Iterable[int], *, folder: Path,
+                   progress: Progress | None = None) -> tuple[list[Path], list[int]]:
+        """Copy stored files into `folder` (never overwriting); the files written and the media without a file."""
+        return save_media(self._db, self._storage_for, media_ids, folder=folder, progress=progress)
+
+    def delete_media(self, media_ids: Iterable[int]) -> list[int]:
+        """Remove the files (never bytes another media shares); the messages stay, their media marked deleted."""
+        return delete_media(self._db, self._storage_for, self._events, media_ids)
+
     # -- health and the workspace
     def last_health_report(self) -> HealthReport | None:
         """The stored result of the last health check (maybe run by `mediadesk serve`), if any."""
@@ -75,4 +134,4 @@ class Library:
         save_workspace(self._db, info, graph_version=graph_version)
 
 
-__all__ = ["ChatSummary", "Library", "MediaView", "MessageView"]
+__all__ = ["ChatSummary", "Library", "MediaFilter", "MediaItem", "MediaView", "MessageView"]

@@ -28,6 +28,7 @@ from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
 from engine.media.dedupe import StorageUsage, storage_usage
 from engine.media.state import MediaStates
+from engine.media.thumbnails import make_thumbnail, schedule_thumbnails
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
@@ -82,6 +83,7 @@ class MediaDeskEngine:
         schedule_scrub(self.queue.huey, self.scrub, every_min=self.cfg.scrub_every_min)
         self.guard = Guard(self.cfg, self.db, self.store, self.queue, self.events)
         self._schedule_retention()
+        self.thumbnail_later = schedule_thumbnails(self.queue.huey, self.make_thumbnail, priority=HOUSEKEEPING_PRIORITY)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -203,7 +205,11 @@ class MediaDeskEngine:
     # -- pipeline
     def _pipeline(self) -> Pipeline:
         return Pipeline(cfg=self.cfg, db=self.db, storage=self.storage, events=self.events,
-                        schedule=self.queue.schedule_download)
+                        schedule=self.queue.schedule_download, after_complete=self.thumbnail_later)
+
+    def make_thumbnail(self, media_id: int) -> str | None:
+        """Render and store one completed media's thumbnail now (the housekeeping task's work)."""
+        return make_thumbnail(self.db, self.storage_for, media_id)
 
     def _download(self, media_id: int) -> None:
         self.guard.run_download(media_id, lambda: run_download(self._pipeline(), media_id))
@@ -327,7 +333,8 @@ class MediaDeskEngine:
     @property
     def library(self) -> Library | None:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
-        return Library(self.db) if self.db is not None else None
+        return (Library(self.db, storage_for=self.storage_for, events=self.events)
+                if self.db is not None else None)
 
     def metrics(self, window: str = DEFAULT_WINDOW, *, catch_up_all: bool = False) -> Metrics:
         """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups. A refresh counts a

@@ -33,6 +33,7 @@ class MediaView:
     attempts: int
     wa_media_id: str | None
     removed_at: str | None = None  # ISO time the retention policy removed the file (status removed)
+    thumbnail: str | None = None  # key of the stored thumbnail (engine.media.thumbnails), same storage as `path`
 
     @classmethod
     def of(cls, m: ChatMedia) -> MediaView:
@@ -48,7 +49,8 @@ class MediaView:
         return cls(id=id, status=str(status), mime=mime, name=name, size=size, path=path,
                    location=location or "local", error=meta.get("error"), reason=meta.get("reason"),
                    attempts=int(meta.get("attempts", 0) or 0), wa_media_id=wa_media_id,
-                   removed_at=removed.get("at") if isinstance(removed, dict) else None)
+                   removed_at=removed.get("at") if isinstance(removed, dict) else None,
+                   thumbnail=meta.get("thumbnail"))
 
 
 @dataclass(frozen=True)

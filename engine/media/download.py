@@ -50,6 +50,8 @@ class Pipeline:
     storage: Storage
     events: EventBus
     schedule: Callable[[int, float], None]  # (media_id, delay seconds): enqueue another attempt
+    # Runs after the completion commit (the thumbnail's housekeeping task): never inside the download's time.
+    after_complete: Callable[[int], None] | None = None
 
 
 def _storage_key(job: Claim, ext: str) -> str:
@@ -83,6 +85,11 @@ def run_download(p: Pipeline, media_id: int) -> str:
     states.complete(job, path=stored.path, location=stored.location, size=size, mime=mime, sha256_hex=digest,
                     duration_ms=round((time.monotonic() - started) * 1000))
     log.info("media %s completed: %s (%d bytes)", media_id, stored.path, size)
+    if p.after_complete is not None:
+        try:
+            p.after_complete(media_id)
+        except Exception:  # the file is stored and the row completed: a missing thumbnail costs only a decode
+            log.exception("could not schedule the thumbnail of media %s", media_id)
     return MediaStatus.COMPLETED
 
 

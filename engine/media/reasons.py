@@ -35,6 +35,8 @@ class FailureReason(StrEnum):
     # The stored file, found bad by `mediadesk verify` or the scrub after WhatsApp stopped keeping it.
     FILE_DAMAGED = "file_damaged"
     FILE_REMOVED = "file_removed"
+    # The owner deleted the file (Media view > Delete): the message stays, Retry may fetch it again.
+    DELETED = "deleted"
     # The MediaError classes' defaults, for an error raised without a reason of its own.
     ERROR = "error"
     PERMANENT = "permanent"
@@ -99,6 +101,7 @@ _WORDS: dict[FailureReason, tuple[str, str]] = {
                                          "database unavailable"),
     FailureReason.FILE_DAMAGED: ("The stored file is damaged", "stored file damaged"),
     FailureReason.FILE_REMOVED: ("The stored file was removed", "stored file removed"),
+    FailureReason.DELETED: ("You deleted this file in MediaDesk", "deleted by you"),
     FailureReason.ERROR: ("The download failed", "error"),
     FailureReason.PERMANENT: ("The download failed and cannot succeed as it is", "failed for good"),
     FailureReason.TRANSIENT: ("The download failed for now", "temporary failure"),

@@ -15,6 +15,7 @@
     lost         completed -> failed          its stored file is bad and WhatsApp no longer has it
     restored     failed -> completed          a file failed as bad is whole again (put back from a backup)
     removed      completed -> removed         the owner's retention policy deleted its file (engine.media.retention)
+    removed      completed/failed/pending -> failed   the owner deleted its file: the message stays, reason deleted
 
 Nothing else writes `processing_status` (tests/engine/media/test_state.py holds every other module to that).
 Each transition is one statement or one transaction; its `MediaStatusChanged` is emitted after the commit,
@@ -25,12 +26,12 @@ batch's `MessagesStored` instead (downloads of a burst would otherwise mean one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from engine.media.reasons import FailureReason
 log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
 _SETTLED_KEYS = ("error", "reason", "failed_at", "next_attempt_at", "holder")
+_REMOVED_KEYS = ("holder", "next_attempt_at", "thumbnail")
 
 
 @dataclass(frozen=True)
@@ -211,10 +213,35 @@ class MediaStates:
     def retry_all(self) -> list[int]:
         """retried: every failed media, and any pending one a flush left without a task."""
         with self.db.session() as s:
-            chosen = _reset(s, None)
+            # What the owner deleted stays deleted: only its own Retry brings it back.
+            chosen = _reset(s, func.coalesce(ChatMedia.meta["reason"].as_string(), "") != str(FailureReason.DELETED))
         for mid in chosen:
             self._emit(mid, MediaStatus.PENDING)
         return chosen
+
+    def remove(self, media_ids: Iterable[int], *, before: Callable[[int], None]) -> list[int]:
+        """removed: each media's stored file goes (`before(media_id)` removes it, safely for shared bytes),
+        then the row is failed with reason deleted and no path. A media being downloaded is left alone.
+
+        One row at a time, each in its own transaction; returns those removed. "Retry all failed" leaves them
+        be; a Retry of the media itself fetches it again.
+        """
+        removed: list[int] = []
+        for mid in media_ids:
+            with self.db.session() as s:
+                media = s.get(ChatMedia, mid)
+                if media is None or media.processing_status == MediaStatus.PROCESSING:
+                    continue
+                before(mid)
+                meta = {k: v for k, v in (media.meta or {}).items() if k not in _REMOVED_KEYS}
+                meta.update(error=FailureReason.DELETED.text, reason=str(FailureReason.DELETED),
+                            failed_at=utcnow().isoformat(), removed_at=utcnow().isoformat())
+                media.meta = meta
+                media.path = None
+                media.processing_status = MediaStatus.FAILED
+            removed.append(mid)
+            self._emit(mid, MediaStatus.FAILED, error=FailureReason.DELETED.text, reason=str(FailureReason.DELETED))
+        return removed
 
     def leave_pending(self) -> list[int]:
         """left pending: every processing media, whose task a flush dropped (Retry or a restart brings it back)."""

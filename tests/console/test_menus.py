@@ -119,6 +119,6 @@ def test_status_bar_shows_listener_queue_workers_and_health(qtbot: Any, window: 
 
 
 def test_every_view_opens(qtbot: Any, window: MainWindow) -> None:
-    for name in ("Health", "Charts", "Logs", "Chats"):
+    for name in ("Health", "Charts", "Logs", "Media", "Chats"):
         window.show_view(name)
         assert window.stack.currentWidget() is window._views[name]

@@ -44,6 +44,8 @@ PUBLIC_API = [
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
+    "MediaFilter",
+    "MediaItem",
     "MediaStatus",
     "MediaStatusChanged",
     "MediaView",

@@ -282,7 +282,10 @@ def test_retry_media_brings_a_failed_media_back(engine: MediaDeskEngine, sim: Cl
 def test_retry_media_leaves_completed_media_alone(engine: MediaDeskEngine, sim: CloudSimulator) -> None:
     sim.add_media("RT-2", "image/jpeg")
     mid = send_media(engine, "RT-2")
-    before = wait_final(engine, mid)
+    wait_final(engine, mid)
+    # its thumbnail's key lands in the metadata just after completion: compare the row once that is done
+    before = wait_until(lambda: (r := media_row(engine.cfg.db_path, mid)) and (r["metadata"] or {}).get("thumbnail")
+                        and r, what="the thumbnail")
     assert engine.retry_media([mid]) == 0
     assert engine.retry_media([]) == 0
     assert media_row(engine.cfg, mid) == before

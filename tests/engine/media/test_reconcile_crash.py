@@ -55,7 +55,9 @@ def test_restart_re_enqueues_unfinished_media_once_and_removes_partial_files(
         assert hashlib.sha256(data).hexdigest() == sim.media(row["wa_media_id"]).sha256
     # the first engine queued them too, but the reconciler flushed the transport: one download each
     assert all(sim.metadata_calls[f"RC-{i}"] == 1 for i in range(4))
-    assert second.queue_length() == 0
+    # each completion queued its thumbnail (housekeeping, after the downloads); then nothing is left
+    wait_until(lambda: second.queue_length() == 0, timeout=20, what="the thumbnail tasks to run")
+    assert all(sim.metadata_calls[f"RC-{i}"] == 1 for i in range(4))
 
 
 def test_reconcile_honours_a_scheduled_retry(sim_config: Config, sim: CloudSimulator,
