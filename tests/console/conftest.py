@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
 
+import gc  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -24,6 +25,21 @@ from engine import Config, MediaDeskEngine  # noqa: E402
 from engine.simulator import CloudSimulator  # noqa: E402
 
 APP_SECRET = "console-test-secret"
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_the_gui_thread() -> Iterator[None]:
+    """As the app does (console/gc_guard.py): no automatic collection while a console test runs, because the
+    collector runs on whichever thread allocates, and a Qt wrapper freed on a pool or engine thread runs its
+    C++ destructor there (a segfault seen in full runs: a collection inside a SQLAlchemy call on a pool
+    thread). Collected here, on the GUI thread, before and after."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture(autouse=True)
