@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from engine.db.models import ChatMedia, MediaStatus, Setting, utcnow
 from engine.db.session import Database
+from engine.db.settings_rows import put_setting
 from engine.errors import StorageError
 from engine.media.reasons import FailureReason
 from engine.storage import Storage
@@ -140,7 +141,7 @@ def save_report(db: Database, report: HealthReport) -> None:
 
     try:
         with db.session() as s:
-            s.merge(Setting(key=SETTING_KEY, value=json.dumps(report.to_dict())))
+            put_setting(s, SETTING_KEY, json.dumps(report.to_dict()))
     except Exception as exc:
         if classify(exc) is None:
             raise

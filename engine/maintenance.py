@@ -29,8 +29,9 @@ from sqlalchemy import select
 
 from engine.config import Config
 from engine.db import migrate as migrations
-from engine.db.models import ChatMedia, MediaStatus, Setting, utcnow
+from engine.db.models import ChatMedia, MediaStatus, utcnow
 from engine.db.session import Database
+from engine.db.settings_rows import put_setting
 from engine.dbfaults import SCHEMA, WORDS, WriteRefused, classify, short
 from engine.diskspace import disk_findings
 from engine.events import EventBus, MaintenanceChanged
@@ -290,7 +291,7 @@ class Guard:
     def _probe_write(self) -> None:
         try:
             with self.db.session() as s:
-                s.merge(Setting(key=PROBE_KEY, value=utcnow().isoformat()))
+                put_setting(s, PROBE_KEY, utcnow().isoformat())
         except Exception as exc:
             reason = classify(exc)
             if reason is None:

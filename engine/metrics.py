@@ -28,7 +28,8 @@ PROCESSING_TARGET_S = 30.0
 WINDOWS: dict[str, str] = {"hour": "last hour", "today": "today", "7d": "last 7 days", "30d": "last 30 days"}
 DEFAULT_WINDOW = "today"
 _STEPS = {"hour": MINUTE, "today": 10 * MINUTE, "7d": HOUR, "30d": DAY}
-_LIVE = (MediaStatus.PENDING, MediaStatus.PROCESSING)
+# Counted as they are now, not as finished in the window (removed: taken off by the retention policy).
+_LIVE = (MediaStatus.PENDING, MediaStatus.PROCESSING, MediaStatus.REMOVED)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def _assemble(window: str, since: int, step: int, tallies: dict[tuple[int, str, 
             retried += t.n
     status_counts = {st.value: 0 for st in MediaStatus}
     status_counts.update(completed=done.n, failed=failed, pending=int(live.get("pending", 0)),
-                         processing=int(live.get("processing", 0)))
+                         processing=int(live.get("processing", 0)), removed=int(live.get("removed", 0)))
     total = sum(status_counts.values())
     steps = sorted(per_step.items())
     return Metrics(

@@ -150,6 +150,11 @@ class Backend:
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         raise NotImplementedError
 
+    def json_with(self, column: Any, key: str, value: Any) -> ColumnElement[Any]:
+        """`column` (a JSON object, or NULL) with `key` set to `value`, in SQL: one key written without reading
+        the row first, so a concurrent update of another key is not lost."""
+        raise NotImplementedError
+
     def timestamp_text(self, column: Any) -> ColumnElement[str]:
         """'YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy writes datetimes into SQLite."""
         raise NotImplementedError
@@ -319,6 +324,9 @@ class SqliteBackend(Backend):
 
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+    def json_with(self, column: Any, key: str, value: Any) -> ColumnElement[Any]:
+        return func.json_set(func.coalesce(column, "{}"), f"$.{key}", value)
 
     def timestamp_text(self, column: Any) -> ColumnElement[str]:
         from sqlalchemy import type_coerce
@@ -490,6 +498,12 @@ class PostgresBackend(Backend):
 
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         return cast(func.extract("epoch", end - start), Float)
+
+    def json_with(self, column: Any, key: str, value: Any) -> ColumnElement[Any]:
+        from sqlalchemy.dialects.postgresql import JSON, JSONB
+
+        merged = func.coalesce(cast(column, JSONB), cast("{}", JSONB)).op("||")(func.jsonb_build_object(key, value))
+        return cast(merged, JSON)
 
     def timestamp_text(self, column: Any) -> ColumnElement[str]:
         return func.to_char(column, 'YYYY-MM-DD HH24:MI:SS.US')

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from engine.db.models import Chat, ChatMedia, MediaStatus
 from engine.db.session import Database
@@ -168,7 +168,7 @@ def make_thumbnail(db: Database, storage_for: Callable[[str], Storage], media_id
     with db.session() as s:
         # Only the one key, in SQL: a status transition committed meanwhile keeps its own metadata.
         s.execute(update(ChatMedia).where(ChatMedia.id == media_id)
-                  .values(meta=func.json_set(func.coalesce(ChatMedia.meta, "{}"), f"$.{META_KEY}", key)))
+                  .values(meta=db.backend.json_with(ChatMedia.meta, META_KEY, key)))
     return key
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, or_, select
 
 from engine.db.models import Chat, ChatMedia, MediaStatus, Setting, utcnow
 from engine.db.session import Database
+from engine.db.settings_rows import put_setting
 from engine.errors import StorageError
 from engine.events import EventBus, MediaStatusChanged
 from engine.media.download import META_RETENTION
@@ -314,7 +315,7 @@ def scrub(db: Database, storage_for: Callable[[str], Storage], *, requeue: Reque
         rows += [r for r in _rows(db, limit=batch - len(rows)) if r.id not in seen]
     report = _verify(db, storage_for, rows, requeue=requeue, events=events)
     with db.session() as s:
-        s.merge(Setting(key=SCRUB_CURSOR, value=str(rows[-1].id if rows else 0)))
+        put_setting(s, SCRUB_CURSOR, str(rows[-1].id if rows else 0))
     local = storage_for(LocalStorage.location)
     if isinstance(local, LocalStorage):  # one index shard per run, in turn: all 256 within days
         pruned = prune_index(local, f"{int(time.time() // (max(every_min, 1) * 60)) % 256:02x}")

@@ -161,11 +161,9 @@ def test_several_processes_on_one_database_send_one_alert(data_dir: Path, databa
            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
     procs = [subprocess.Popen([str(MEDIADESK_BIN), "health", "--data-dir", str(data_dir)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
-    codes = [p.wait(timeout=120) for p in procs]
-    for p in procs:
-        p.stdout.close()
-        p.stderr.close()
-    assert codes == [1, 1, 1, 1]  # every one of them saw health bad
+    outputs = [p.communicate(timeout=120) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert codes == [1, 1, 1, 1], [err.decode()[-500:] for _, err in outputs]  # every one saw health bad
     assert len(hook.texts()) == 1
 
 

@@ -273,7 +273,7 @@ def test_media_created_failed_at_ingest_count_as_failures(database: Database) ->
         insert_new(conn, name=None, mime="image/jpeg", wa_media_id="W2", sha256=None,
                    error="Meta says it cannot come", reason="gone")
     m = collect_metrics(database, window="hour")
-    assert m.status_counts == {"pending": 1, "processing": 0, "completed": 0, "failed": 1}
+    assert m.status_counts == {"pending": 1, "processing": 0, "completed": 0, "failed": 1, "removed": 0}
     assert m.failure_reasons == {"gone": 1}
     _same(m, _direct_metrics(database, window="hour"))
 

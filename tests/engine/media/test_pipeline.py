@@ -284,7 +284,7 @@ def test_retry_media_leaves_completed_media_alone(engine: MediaDeskEngine, sim: 
     mid = send_media(engine, "RT-2")
     wait_final(engine, mid)
     # its thumbnail's key lands in the metadata just after completion: compare the row once that is done
-    before = wait_until(lambda: (r := media_row(engine.cfg.db_path, mid)) and (r["metadata"] or {}).get("thumbnail")
+    before = wait_until(lambda: (r := media_row(engine.cfg, mid)) and (r["metadata"] or {}).get("thumbnail")
                         and r, what="the thumbnail")
     assert engine.retry_media([mid]) == 0
     assert engine.retry_media([]) == 0
