@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.banner import MaintenanceBanner
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
 from console.chat_list import ChatListDelegate, ChatListModel, ChatListView, SummaryRole, avatar_color
@@ -118,6 +119,10 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         self.banner = self._build_banner()
         column.addWidget(self.banner)
+        self.maintenance_banner = MaintenanceBanner(engine, bridge, self.maintenance, central)
+        self.maintenance_banner.turned_bad.connect(self.notify)
+        self.maintenance_banner.resumed.connect(self.reload)
+        column.addWidget(self.maintenance_banner)
         column.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self._build_menus()
@@ -266,6 +271,7 @@ class MainWindow(QMainWindow):
         """The engine is open and running: load data, start the status bar."""
         self.chats.reload()
         self.status.start()
+        self.maintenance_banner.refresh()
 
     def show_banner(self, text: str) -> None:
         self.banner_text.setText(text)

@@ -279,14 +279,21 @@ class MediaDeskEngine:
         """Whether the engine takes webhooks and runs downloads now, and if not why (schema, disk full, ...)."""
         return self.guard.state() if self.guard else MaintenanceState(True, None, "ok", None, None)
 
-    def send_test_alert(self) -> list[alerts.AlertDelivery]:
-        """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""
-        return alerts.send_test_alert(self.cfg, self.db)
+    def send_test_alert(self, cfg: Config | None = None) -> list[alerts.AlertDelivery]:
+        """A test alert on every channel set up (ConfigError if none); how each took it, failures included.
+
+        `cfg`: the settings to try (the Settings dialog's fields, before they are saved); the running ones if None.
+        """
+        return alerts.send_test_alert(cfg or self.cfg, self.db)
 
     @property
     def library(self) -> Library | None:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
-        return Library(self.db) if self.db is not None else None
+        if self.db is None:
+            return None
+        guard = self.guard
+        return Library(self.db, maintenance=self.maintenance_state,
+                       schema_suspect=guard.schema_suspect if guard is not None else None)
 
     def metrics(self) -> Metrics:
         return collect_metrics(self.db)
