@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.alerts_settings import AlertsSection
+from console.backup_settings import BackupScheduleSection
 from console.settings_checks import (
     Validator,
     digits,
@@ -202,6 +204,11 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         dl.addRow("", note)
 
+        self.alerts = AlertsSection(c, self._engine)
+        self.alerts.edited.connect(self.revalidate)
+        self.backup_schedule = BackupScheduleSection(c)
+        self.backup_schedule.edited.connect(self.revalidate)
+
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -214,6 +221,8 @@ class SettingsDialog(QDialog):
         grid.addWidget(hook_box, 1, 0)
         grid.addWidget(store_box, 0, 1)
         grid.addWidget(dl_box, 1, 1)
+        grid.addWidget(self.alerts, 2, 0)
+        grid.addWidget(self.backup_schedule, 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         root = QVBoxLayout(self)
@@ -292,6 +301,7 @@ class SettingsDialog(QDialog):
         self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
         self.copy_button.setEnabled(port_ok)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        ok &= self.alerts.valid() & self.backup_schedule.valid()
         storage_ok = all(self.fields[n].check(active=s3) for n in ("s3_bucket", "s3_region", "s3_endpoint_url"))
         self.test_button.setEnabled(storage_ok and not self._testing)
         return ok
@@ -313,7 +323,10 @@ class SettingsDialog(QDialog):
             s3_endpoint_url=(self._text("s3_endpoint_url") or None) if s3 else self._cfg.s3_endpoint_url,
             retry_delays=self._text("retry_delays"),
             workers=int(self._text("workers")),
+            **self.alerts.changes(),
+            **self.backup_schedule.changes(),
             **secrets,
+            **self.alerts.secrets(),
         )
 
     def result_config(self) -> Config:
@@ -373,6 +386,8 @@ class SettingsDialog(QDialog):
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
         if self._keyring is not None and (cfg.verify_token or None) != (self._cfg.verify_token or None):
             secrets["verify_token"] = cfg.verify_token or ""
+        # Beside the others in the keyring, or in the data folder's private file where there is none.
+        file_secrets = self.alerts.secrets()
         library, ws = self._library, None
         if library is not None:
             base = self._workspace
@@ -383,6 +398,8 @@ class SettingsDialog(QDialog):
             save_settings(cfg)
             for name, value in secrets.items():
                 set_secret(name, value or None)
+            for name, value in file_secrets.items():
+                set_secret(name, value, data_dir=cfg.data_dir)
             if library is not None and ws is not None:
                 library.save_workspace(ws, graph_version=cfg.graph_version)
             return cfg

@@ -228,7 +228,8 @@ def delivery_finding(cfg: Config, db: Database) -> Finding | None:
     failing = {c: last[c] for c in set_up if isinstance(last.get(c), dict) and not last[c].get("ok")}
     if not failing:
         return Finding(DELIVERY_FINDING, True, 0, f"alerts go to the {' and the '.join(set_up)}")
-    words = "; ".join(f"{c} at {v.get('at')} UTC: {v.get('error')}" for c, v in failing.items())
+    words = "; ".join(f"{c} at {str(v.get('at')).replace('T', ' ')} UTC: {v.get('error')}"
+                      for c, v in failing.items())
     return Finding(DELIVERY_FINDING, False, len(failing), f"the last alert could not be sent: {words}")
 
 

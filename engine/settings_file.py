@@ -14,6 +14,9 @@ from engine.errors import ConfigError
 # The keys the Settings dialog owns in the file; anything else there is kept as it was.
 SETTINGS_KEYS = ("graph_version", "host", "port", "storage", "s3_bucket", "s3_region", "s3_endpoint_url",
                  "retry_delays", "workers")
+SETTINGS_KEYS += ("alert_webhook_url", "alert_email_to", "alert_email_from", "smtp_host", "smtp_port", "smtp_security",
+                  "smtp_user")  # the Alerts section
+SETTINGS_KEYS += ("backup_every_hours", "backup_keep")  # the Backups section
 
 
 def _toml_value(v: Any) -> str:
