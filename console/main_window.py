@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.backups_dialog import BackupsDialog
 from console.banner import MaintenanceBanner
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
@@ -240,6 +241,7 @@ class MainWindow(QMainWindow):
         db = bar.addMenu("&Database")
         self.backup_action = add(db, "&Backup now", m.backup_now)
         self.restore_action = add(db, "&Restore…", lambda: m.restore())
+        self.backups_action = add(db, "Back&ups…", self.open_backups)
         db.addSeparator()
         self.migrate_action = add(db, "&Migrate to latest", m.migrate)
         self.rollback_action = add(db, "Roll &back one revision", m.rollback)
@@ -409,6 +411,12 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.cfg = dialog.result_config()
             self.apply_settings(self.cfg)
+
+    def open_backups(self) -> BackupsDialog:
+        dialog = BackupsDialog(self.engine, self.maintenance, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def apply_settings(self, cfg: Config) -> None:
         """Hand saved settings to the running engine, off the GUI thread; then say what changed."""

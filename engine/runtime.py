@@ -315,6 +315,10 @@ class MediaDeskEngine:
     def delete_backup(self, backup: Path | str) -> None:
         backup_schedule.delete_backup(self.cfg, backup)
 
+    def backups_not_covered(self) -> str | None:
+        """Why `backups()` is empty whatever was taken (the database is PostgreSQL, say), in words; None if not."""
+        return backup_schedule.not_covered(self.cfg)
+
     def scheduled_backup(self) -> Path | None:
         """The periodic task's work: a backup if one is due (and no other process takes it)."""
         return backup_schedule.take_scheduled_backup(self.cfg, self.db)
