@@ -51,7 +51,7 @@ class BackupScheduleSection(QGroupBox):
         else:
             words = (f"A copy of the database every {self.every_hours.value()} hours; the newest "
                      f"{self.keep.value()} are kept. Backups taken by hand or before a migration are never "
-                     "deleted by MediaDesk. See Database > Backups….")
+                     "deleted by MediaDesk; Database > Backups… lists them all.")
         self.note.setText(words)
         self.keep.setEnabled(self.every_hours.value() > 0)
         self.edited.emit()

@@ -76,7 +76,7 @@ class BackupsModel(QAbstractTableModel):
         b = self._backups[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             # taken_at is local time already (it is the file's name)
-            return (f"{b.taken_at:%Y-%m-%d %H:%M}", b.reason[:1].upper() + b.reason[1:], size_words(b.size),
+            return (f"{b.taken_at:%Y-%m-%d %H:%M:%S}", b.reason[:1].upper() + b.reason[1:], size_words(b.size),
                     b.path.name)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(b.path)

@@ -13,7 +13,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
 
 from console.bridge import EngineBridge
 from console.maintenance import Maintenance
@@ -68,6 +68,10 @@ class MaintenanceBanner(QFrame):
         self.state: MaintenanceState | None = None
         row = QHBoxLayout(self)
         row.setContentsMargins(16, 8, 12, 8)
+        row.setSpacing(10)
+        icon = QLabel(self)
+        icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20))
+        row.addWidget(icon)
         self.text = QLabel(self)
         self.text.setObjectName("maintenanceText")
         self.text.setWordWrap(True)

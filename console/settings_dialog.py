@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +61,7 @@ ERROR_STYLE = "color: #c62828; font-size: 9pt;"
 NOTE_STYLE = "color: #666666; font-size: 9pt;"
 OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 STORED_PLACEHOLDER = "•••• stored in keyring"
+ALERTS_TAB = "Alerts and backups"
 
 
 def _keyring_state() -> dict[str, bool] | None:
@@ -221,16 +223,30 @@ class SettingsDialog(QDialog):
         grid.addWidget(hook_box, 1, 0)
         grid.addWidget(store_box, 0, 1)
         grid.addWidget(dl_box, 1, 1)
-        grid.addWidget(self.alerts, 2, 0)
-        grid.addWidget(self.backup_schedule, 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        # Tabs: a third row of sections squeezed every field and clipped the notes under them.
+        main = QWidget()
+        main.setLayout(grid)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(main, "WhatsApp and storage")
+        self.tabs.addTab(self._alerts_tab(), ALERTS_TAB)
         root = QVBoxLayout(self)
-        root.addLayout(grid, 1)
+        root.addWidget(self.tabs, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_result, 1)
         bottom.addWidget(self.buttons)
         root.addLayout(bottom)
+
+    def _alerts_tab(self) -> QWidget:
+        tab = QWidget()
+        row = QHBoxLayout(tab)
+        row.addWidget(self.alerts, 3)
+        side = QVBoxLayout()
+        side.addWidget(self.backup_schedule)
+        side.addStretch(1)
+        row.addLayout(side, 2)
+        return tab
 
     # -- loading what lives outside Config
     def _load_background(self) -> None:
@@ -301,7 +317,10 @@ class SettingsDialog(QDialog):
         self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
         self.copy_button.setEnabled(port_ok)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
-        ok &= self.alerts.valid() & self.backup_schedule.valid()
+        sections_ok = self.alerts.valid() & self.backup_schedule.valid()
+        if hasattr(self, "tabs"):  # a field there can be wrong while another tab is shown: the tab says so
+            self.tabs.setTabText(1, ALERTS_TAB if sections_ok else f"{ALERTS_TAB} ⚠")
+        ok &= sections_ok
         storage_ok = all(self.fields[n].check(active=s3) for n in ("s3_bucket", "s3_region", "s3_endpoint_url"))
         self.test_button.setEnabled(storage_ok and not self._testing)
         return ok

@@ -212,7 +212,8 @@ def send_email(cfg: Config, alert: Alert, *, ssl_context: ssl.SSLContext | None 
     except TimeoutError:
         raise AlertError(f"the mail server {cfg.smtp_host} did not answer within {SMTP_TIMEOUT_S:g} s") from None
     except OSError as exc:
-        raise AlertError(f"the mail server {cfg.smtp_host}:{cfg.smtp_port} could not be reached: {exc}") from None
+        raise AlertError(f"the mail server {cfg.smtp_host}:{cfg.smtp_port} could not be reached: "
+                         f"{_no_errno(exc.strerror or exc)}") from None
 
 
 def delivery_finding(cfg: Config, db: Database) -> Finding | None:
@@ -263,7 +264,13 @@ def _root_cause(exc: BaseException) -> str:
             break
         reason = inner
     words = str(reason).rsplit(": ", 1)[-1]
-    return re.sub(r"^\[Errno -?\d+\]\s*", "", words).strip().lower() or "no connection"
+    return _no_errno(words).lower() or "no connection"
+
+
+def _no_errno(text: str) -> str:
+    """"name or service not known", not "[Errno -2] Name or service not known": the number means nothing to
+    the owner, wherever it sits in the sentence."""
+    return re.sub(r"\[errno -?\d+\]\s*", "", str(text), flags=re.IGNORECASE).strip()
 
 
 def _smtp_words(exc: smtplib.SMTPException) -> str:

@@ -116,8 +116,8 @@ class Library:
 
 def _maintenance_words(state: MaintenanceState | None) -> str:
     if state is not None and state.maintenance:
-        return (f"the database is in maintenance: its schema is at revision {state.found_revision or 'none'}, "
-                f"this version needs {state.needed_revision}; Database > Migrate to latest brings it back")
+        return (f"the database is in maintenance until it is migrated to revision {state.needed_revision} "
+                f"(it is at {state.found_revision or 'none'}; Database > Migrate to latest)")
     return "the database is in maintenance: its schema is not the revision this version needs"
 
 
