@@ -14,13 +14,14 @@ from queue import Empty, SimpleQueue
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from engine import EventBus, HealthChanged, MediaStatusChanged, MessagesStored
+from engine import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 
 
 class EngineBridge(QObject):
     media_status_changed = Signal(object)  # MediaStatusChanged
     messages_stored = Signal(object)  # MessagesStored
     health_changed = Signal(object)  # HealthChanged
+    maintenance_changed = Signal(object)  # MaintenanceChanged
     message = Signal(str, str)  # (level: info | warning | error, text): the core talking to the user
     _wake = Signal()
 
@@ -62,6 +63,8 @@ class EngineBridge(QObject):
             self.messages_stored.emit(event)
         elif isinstance(event, HealthChanged):
             self.health_changed.emit(event)
+        elif isinstance(event, MaintenanceChanged):
+            self.maintenance_changed.emit(event)
 
     def info(self, text: str) -> None:
         self.message.emit("info", text)

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.backups_dialog import BackupsDialog
+from console.banner import MaintenanceBanner
 from console.bridge import EngineBridge
 from console.bubbles import MessageDelegate
 from console.chat_export import ChatExport, copy_media_link
@@ -120,6 +122,10 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         self.banner = self._build_banner()
         column.addWidget(self.banner)
+        self.maintenance_banner = MaintenanceBanner(engine, bridge, self.maintenance, central)
+        self.maintenance_banner.turned_bad.connect(self.notify)
+        self.maintenance_banner.resumed.connect(self.reload)
+        column.addWidget(self.maintenance_banner)
         column.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self._build_menus()
@@ -241,6 +247,7 @@ class MainWindow(QMainWindow):
         db = bar.addMenu("&Database")
         self.backup_action = add(db, "&Backup now", m.backup_now)
         self.restore_action = add(db, "&Restore…", lambda: m.restore())
+        self.backups_action = add(db, "Back&ups…", self.open_backups)
         db.addSeparator()
         self.migrate_action = add(db, "&Migrate to latest", m.migrate)
         self.rollback_action = add(db, "Roll &back one revision", m.rollback)
@@ -272,6 +279,7 @@ class MainWindow(QMainWindow):
         """The engine is open and running: load data, start the status bar."""
         self.chats.reload()
         self.status.start()
+        self.maintenance_banner.refresh()
 
     def show_banner(self, text: str) -> None:
         self.banner_text.setText(text)
@@ -428,6 +436,12 @@ class MainWindow(QMainWindow):
         wizard.connected.connect(lambda _done: self.reload())
         wizard.open()
         return wizard
+
+    def open_backups(self) -> BackupsDialog:
+        dialog = BackupsDialog(self.engine, self.maintenance, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def apply_settings(self, cfg: Config) -> None:
         """Hand saved settings to the running engine, off the GUI thread; then say what changed."""

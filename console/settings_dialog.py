@@ -26,10 +26,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from console.alerts_settings import AlertsSection
+from console.backup_settings import BackupScheduleSection
 from console.retention_settings import RetentionGroup
 from console.settings_checks import (
     Validator,
@@ -62,6 +65,7 @@ NOTE_STYLE = "color: #666666; font-size: 9pt;"
 OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 STORED_PLACEHOLDER = "•••• stored in keyring"
 STORED_IN_FILE_PLACEHOLDER = "•••• stored"
+ALERTS_TAB = "Alerts and backups"
 
 
 def _secrets_state(data_dir: Path) -> tuple[str | None, dict[str, bool]]:
@@ -205,6 +209,11 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         dl.addRow("", note)
 
+        self.alerts = AlertsSection(c, self._engine)
+        self.alerts.edited.connect(self.revalidate)
+        self.backup_schedule = BackupScheduleSection(c)
+        self.backup_schedule.edited.connect(self.revalidate)
+
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -222,12 +231,28 @@ class SettingsDialog(QDialog):
         self.retention.action.currentIndexChanged.connect(self.revalidate)  # moving to S3 needs the bucket
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        # Tabs: a third row of sections squeezed every field and clipped the notes under them.
+        main = QWidget()
+        main.setLayout(grid)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(main, "WhatsApp and storage")
+        self.tabs.addTab(self._alerts_tab(), ALERTS_TAB)
         root = QVBoxLayout(self)
-        root.addLayout(grid, 1)
+        root.addWidget(self.tabs, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_result, 1)
         bottom.addWidget(self.buttons)
         root.addLayout(bottom)
+
+    def _alerts_tab(self) -> QWidget:
+        tab = QWidget()
+        row = QHBoxLayout(tab)
+        row.addWidget(self.alerts, 3)
+        side = QVBoxLayout()
+        side.addWidget(self.backup_schedule)
+        side.addStretch(1)
+        row.addLayout(side, 2)
+        return tab
 
     # -- loading what lives outside Config
     def _load_background(self) -> None:
@@ -308,6 +333,10 @@ class SettingsDialog(QDialog):
         self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
         self.copy_button.setEnabled(port_ok)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        sections_ok = self.alerts.valid() & self.backup_schedule.valid()
+        if hasattr(self, "tabs"):  # a field there can be wrong while another tab is shown: the tab says so
+            self.tabs.setTabText(1, ALERTS_TAB if sections_ok else f"{ALERTS_TAB} ⚠")
+        ok &= sections_ok
         storage_ok = all(self.fields[n].check(active=s3) for n in ("s3_bucket", "s3_region", "s3_endpoint_url"))
         self.test_button.setEnabled(storage_ok and not self._testing)
         return ok
@@ -330,7 +359,10 @@ class SettingsDialog(QDialog):
             retry_delays=self._text("retry_delays"),
             workers=int(self._text("workers")),
             **self.retention.changes(),
+            **self.alerts.changes(),
+            **self.backup_schedule.changes(),
             **secrets,
+            **self.alerts.secrets(),
         )
 
     def result_config(self) -> Config:
@@ -391,6 +423,8 @@ class SettingsDialog(QDialog):
         if (cfg.verify_token or None) != (self._cfg.verify_token or None):
             secrets["verify_token"] = cfg.verify_token or ""
         data_dir = self._cfg.data_dir
+        # Beside the others in the keyring, or in the data folder's private file where there is none.
+        file_secrets = self.alerts.secrets()
         library, ws = self._library, None
         if library is not None:
             base = self._workspace
@@ -401,6 +435,8 @@ class SettingsDialog(QDialog):
             save_settings(cfg)
             for name, value in secrets.items():
                 set_secret(name, value or None, data_dir=data_dir)
+            for name, value in file_secrets.items():
+                set_secret(name, value, data_dir=data_dir)
             if library is not None and ws is not None:
                 library.save_workspace(ws, graph_version=cfg.graph_version)
             return cfg

@@ -212,7 +212,8 @@ def send_email(cfg: Config, alert: Alert, *, ssl_context: ssl.SSLContext | None 
     except TimeoutError:
         raise AlertError(f"the mail server {cfg.smtp_host} did not answer within {SMTP_TIMEOUT_S:g} s") from None
     except OSError as exc:
-        raise AlertError(f"the mail server {cfg.smtp_host}:{cfg.smtp_port} could not be reached: {exc}") from None
+        raise AlertError(f"the mail server {cfg.smtp_host}:{cfg.smtp_port} could not be reached: "
+                         f"{_no_errno(exc.strerror or exc)}") from None
 
 
 def delivery_finding(cfg: Config, db: Database) -> Finding | None:
@@ -228,7 +229,8 @@ def delivery_finding(cfg: Config, db: Database) -> Finding | None:
     failing = {c: last[c] for c in set_up if isinstance(last.get(c), dict) and not last[c].get("ok")}
     if not failing:
         return Finding(DELIVERY_FINDING, True, 0, f"alerts go to the {' and the '.join(set_up)}")
-    words = "; ".join(f"{c} at {v.get('at')} UTC: {v.get('error')}" for c, v in failing.items())
+    words = "; ".join(f"{c} at {str(v.get('at')).replace('T', ' ')} UTC: {v.get('error')}"
+                      for c, v in failing.items())
     return Finding(DELIVERY_FINDING, False, len(failing), f"the last alert could not be sent: {words}")
 
 
@@ -262,7 +264,13 @@ def _root_cause(exc: BaseException) -> str:
             break
         reason = inner
     words = str(reason).rsplit(": ", 1)[-1]
-    return re.sub(r"^\[Errno -?\d+\]\s*", "", words).strip().lower() or "no connection"
+    return _no_errno(words).lower() or "no connection"
+
+
+def _no_errno(text: str) -> str:
+    """"name or service not known", not "[Errno -2] Name or service not known": the number means nothing to
+    the owner, wherever it sits in the sentence."""
+    return re.sub(r"\[errno -?\d+\]\s*", "", str(text), flags=re.IGNORECASE).strip()
 
 
 def _smtp_words(exc: smtplib.SMTPException) -> str:

@@ -258,6 +258,10 @@ class Guard:
         self._changed()
         self._wake.set()
 
+    def schema_suspect(self) -> None:
+        """A read met a missing column or table: check the revision now rather than within the second."""
+        self._wake.set()
+
     # -- writes
     def on_refused(self, refused: WriteRefused) -> None:
         """The listener could not store a batch, for a known reason (it answered 503)."""

@@ -326,15 +326,21 @@ class MediaDeskEngine:
         """Whether the engine takes webhooks and runs downloads now, and if not why (schema, disk full, ...)."""
         return self.guard.state() if self.guard else MaintenanceState(True, None, "ok", None, None)
 
-    def send_test_alert(self) -> list[alerts.AlertDelivery]:
-        """A test alert on every channel set up (ConfigError if none); how each took it, failures included."""
-        return alerts.send_test_alert(self.cfg, self.db)
+    def send_test_alert(self, cfg: Config | None = None) -> list[alerts.AlertDelivery]:
+        """A test alert on every channel set up (ConfigError if none); how each took it, failures included.
+
+        `cfg`: the settings to try (the Settings dialog's fields, before they are saved); the running ones if None.
+        """
+        return alerts.send_test_alert(cfg or self.cfg, self.db)
 
     @property
     def library(self) -> Library | None:
         """The console's reads (chats, conversations, media, workspace); None until the engine is open."""
-        return (Library(self.db, storage_for=self.storage_for, events=self.events)
-                if self.db is not None else None)
+        if self.db is None:
+            return None
+        guard = self.guard
+        return Library(self.db, storage_for=self.storage_for, events=self.events, maintenance=self.maintenance_state,
+                       schema_suspect=guard.schema_suspect if guard is not None else None)
 
     def metrics(self, window: str = DEFAULT_WINDOW, *, catch_up_all: bool = False) -> Metrics:
         """The metrics over `window` (a key of `METRICS_WINDOWS`), read from the roll-ups. A refresh counts a
@@ -383,6 +389,10 @@ class MediaDeskEngine:
 
     def delete_backup(self, backup: Path | str) -> None:
         backup_schedule.delete_backup(self.cfg, backup)
+
+    def backups_not_covered(self) -> str | None:
+        """Why `backups()` is empty whatever was taken (the database is PostgreSQL, say), in words; None if not."""
+        return backup_schedule.not_covered(self.cfg)
 
     def scheduled_backup(self) -> Path | None:
         """The periodic task's work: a backup if one is due (and no other process takes it)."""

@@ -15,6 +15,9 @@ from engine.errors import ConfigError
 SETTINGS_KEYS = ("graph_version", "host", "port", "storage", "s3_bucket", "s3_region", "s3_endpoint_url",
                  "retry_delays", "workers")
 SETTINGS_KEYS += ("retention_action", "retention_days", "retention_types")  # the Retention group
+SETTINGS_KEYS += ("alert_webhook_url", "alert_email_to", "alert_email_from", "smtp_host", "smtp_port", "smtp_security",
+                  "smtp_user")  # the Alerts section
+SETTINGS_KEYS += ("backup_every_hours", "backup_keep")  # the Backups section
 
 
 def _toml_value(v: Any) -> str:
