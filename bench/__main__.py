@@ -14,11 +14,13 @@ import sys
 import time
 import traceback
 
+from bench import common
 from bench.common import Figure
 
 # name -> module; each module has `run(quick: bool) -> list[Figure]`
 BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest",
+    "scaleout": "bench.scaleout",
     "ceiling": "bench.ceiling",
     "latency": "bench.latency",
     "download": "bench.download",
@@ -36,9 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("name", choices=["all", *BENCHMARKS], help="a benchmark, or all of them")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and shorter idles (under 5 minutes)")
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default=common.DB,
+                    help="the database every server and engine uses: an SQLite file (default), or a throwaway "
+                         "PostgreSQL cluster started for the run (its binaries installed; as user postgres when root)")
     args = ap.parse_args(argv)
+    common.DB = args.db
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
-    print(f"# mediadesk bench {'--quick ' if args.quick else ''}{args.name}: {os.cpu_count()} cpus, "
+    print(f"# mediadesk bench {'--quick ' if args.quick else ''}--db {args.db} {args.name}: {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, {platform.platform()}", flush=True)
     t_all = time.monotonic()
     failed: list[str] = []

@@ -28,6 +28,28 @@ VERIFY = "bench-verify"
 TOKEN = "bench-token"
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
+# `python -m bench --db postgresql`: every `mediadesk serve` and in-process engine on a throwaway PostgreSQL
+DB = os.environ.get("MEDIADESK_BENCH_DB", "sqlite")
+_pg: Any = None
+
+
+def database_url() -> str | None:
+    """None (the SQLite file in the data dir), or a new database in the bench's PostgreSQL cluster.
+
+    The cluster is started once per run like the tests' (tests/helpers/pg_server.py: initdb in a temp dir, trust
+    on loopback, as user postgres when root), but with fsync on: a commit costs what it costs a real server."""
+    global _pg
+    if DB == "sqlite":
+        return None
+    if _pg is None:
+        import atexit
+
+        sys.path.insert(0, str(HERE.parent / "tests" / "helpers"))
+        import pg_server
+
+        _pg = pg_server.PostgresServer(fsync=True).start()
+        atexit.register(_pg.stop)
+    return _pg.create_database("bench")
 
 
 @dataclass
@@ -204,10 +226,15 @@ def mediadesk_bin() -> str:
 class Serve:
     """`mediadesk serve` as a subprocess in its own session (so kill -9 takes all of it)."""
 
-    def __init__(self, data: Path, graph_url: str = "http://127.0.0.1:9", **env: str) -> None:
+    def __init__(self, data: Path, graph_url: str = "http://127.0.0.1:9", *, args: Sequence[str] = (),
+                 database: str | None = None, **env: str) -> None:
         self.data = data
         self.port = free_port()
         self.graph_url = graph_url
+        self.args = list(args)
+        self.database = database or database_url()
+        if self.database:
+            env = {"MEDIADESK_DATABASE_URL": self.database, **env}
         self.env = env
         self.proc: subprocess.Popen | None = None
 
@@ -220,7 +247,8 @@ class Serve:
         self.data.mkdir(parents=True, exist_ok=True)
         log = open(self.data / "serve.log", "ab")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([mediadesk_bin(), "serve", "--data-dir", str(self.data), "--port", str(self.port)],
+        self.proc = subprocess.Popen([mediadesk_bin(), "serve", "--data-dir", str(self.data), "--port", str(self.port),
+                                      *self.args],
                                      env=serve_env(self.data, self.port, self.graph_url, **self.env),
                                      stdout=log, stderr=log, start_new_session=True)
         log.close()
@@ -244,7 +272,12 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Any:
+        """A DBAPI connection to the served database (`execute(sql).fetchone()` on both)."""
+        if self.database:
+            import psycopg
+
+            return psycopg.connect(self.database.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         c = sqlite3.connect(self.data / "mediadesk.db", timeout=15)
         c.row_factory = sqlite3.Row
         return c
@@ -299,5 +332,5 @@ def engine_config(data: Path, graph_url: str, **changes: Any) -> Any:
     from engine.config import Config
 
     base = Config(data_dir=data, graph_url=graph_url, access_token=TOKEN, app_secret=SECRET, verify_token=VERIFY,
-                  host="127.0.0.1", port=0, retry_delays=(1.0, 1.0, 1.0))
+                  host="127.0.0.1", port=0, retry_delays=(1.0, 1.0, 1.0), database_url=database_url())
     return base.with_changes(**changes)

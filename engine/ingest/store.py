@@ -31,6 +31,9 @@ STAND_INS = frozenset({"outbound", "media_placeholder"})
 # Later statuses win; "failed" can follow any of them.
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 
+# Rows per multi-row INSERT: PostgreSQL binds at most 65,535 parameters (9 a row).
+MAX_ROWS = 1000
+
 
 @dataclass
 class IngestResult:
@@ -74,6 +77,9 @@ class WebhookStore:
         self._maintenance: Any = None
         self._lock = threading.Lock()
         self._wal = db.backend.wal_sync()  # None where every commit is durable by itself
+        # On a server a statement is a round trip: a batch's text messages wait here for one multi-row INSERT,
+        # sent before any other statement that touches chats (so that order decides as it would row by row).
+        self._rows: list[tuple[tuple, IngestResult]] | None = [] if db.backend.store_off_loop else None
 
     def reset(self) -> None:
         """Close the connection and forget cached ids (a restore, migration or rollback changed the database)."""
@@ -107,7 +113,10 @@ class WebhookStore:
                 with conn.begin():
                     cursor = conn.connection.driver_connection.cursor()
                     results = [self._store_one(conn, cursor, p) for p in parsed]
+                    self._insert_rows(cursor)
             except Exception:
+                if self._rows:
+                    self._rows.clear()
                 self._reset()  # ids cached inside the rolled-back transaction are gone
                 raise
         if sync:
@@ -124,9 +133,30 @@ class WebhookStore:
         result = IngestResult()
         for msg in parsed.messages:
             self._message(conn, cursor, msg, result)
+        if parsed.statuses:
+            self._insert_rows(cursor)
         for st in parsed.statuses:
             self._status(conn, st, result)
         return result
+
+    def _insert_rows(self, cursor: Any) -> None:
+        """Send the text messages waiting for a multi-row INSERT; the first of a wamid is stored, as row by row."""
+        if not self._rows:
+            return
+        rows = self._rows[:]
+        self._rows.clear()
+        for start in range(0, len(rows), MAX_ROWS):
+            part = rows[start:start + MAX_ROWS]
+            # In wamid order: two listeners inserting the same wamids in different orders would deadlock.
+            ordered = sorted(part, key=lambda row: row[0][2])
+            cursor.execute(self.backend.insert_chats_sql(len(part)), [v for params, _ in ordered for v in params])
+            stored = {r[0] for r in cursor.fetchall()}
+            for params, result in part:
+                if params[2] in stored:
+                    stored.discard(params[2])
+                    result.messages += 1
+                else:
+                    result.duplicates += 1
 
     def _workspace_id(self, conn: Connection, pnid: str, display: str | None, waba_id: str | None) -> int:
         wid = self._workspaces.get(pnid)
@@ -171,9 +201,11 @@ class WebhookStore:
     def _message(self, conn: Connection, cursor: Any, msg: MessageRecord, result: IngestResult) -> None:
         wid = self._workspace_id(conn, msg.phone_number_id, msg.display_phone_number, msg.waba_id)
         cid = self._contact_id(conn, wid, msg.wa_id, msg.contact_name)
-        if msg.target_wamid and self._apply_change(conn, msg):
-            result.messages += 1
-            return
+        if msg.target_wamid:
+            self._insert_rows(cursor)  # the message it changes may be waiting there
+            if self._apply_change(conn, msg):
+                result.messages += 1
+                return
         outbound_status = msg.status if msg.direction == "out" else None
         params = (wid, cid, msg.wamid, msg.direction, msg.type, msg.body, json.dumps(msg.meta),
                   self.backend.sql_time(msg.created_at), outbound_status)
@@ -183,10 +215,14 @@ class WebhookStore:
                                                                       Contact.last_read_at < msg.created_at))
                          .values(last_read_at=msg.created_at))
         if msg.media is None and msg.direction == "in":
+            if self._rows is not None:
+                self._rows.append((params, result))
+                return
             inserted = cursor.execute(self.backend.insert_chat_sql, params).rowcount  # the hot path: one statement
             result.messages += inserted
             result.duplicates += 1 - inserted
             return
+        self._insert_rows(cursor)
         row = cursor.execute(self.backend.insert_chat_returning_sql, params).fetchone()
         chat_id = row[0] if row else self._fill_stand_in(conn, msg)
         if chat_id is None:

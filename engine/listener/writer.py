@@ -1,21 +1,28 @@
-"""Group commit: every webhook that arrives within one turn of the event loop is stored in one transaction.
+"""Group commit: every webhook that arrives while a batch is being formed is stored in one transaction.
 
-SQLite takes one writer at a time; a commit per webhook costs about a quarter of the listener's throughput,
-a connection per thread makes them wait on each other's locks, and handing bodies to a writer thread costs
-GIL hand-offs on every request. So the event loop's own thread writes: requests that arrive while a batch
-is pending join it, the batch commits, and each webhook is answered only after its data is durable.
+SQLite (a file on this machine): the event loop's own thread writes. SQLite takes one writer at a time; a commit
+per webhook costs about a quarter of the listener's throughput, a connection per thread makes them wait on each
+other's locks, and handing bodies to a writer thread costs GIL hand-offs on every request. So requests that
+arrive within one turn of the loop join one batch, the batch commits, and each webhook is answered only after
+its data is durable.
 
 Durable means synced (a 200 must survive a power cut), and a sync costs a millisecond or more of waiting on the
 disk: on the loop's thread it would stall every request meanwhile. So the loop commits without syncing and one
-sync at a time runs on a thread (the GIL is released while the disk works): it covers every batch committed
-before it started, and the batches committed while it runs wait for the next one. One sync per batch at most,
-fewer under load, and the loop keeps parsing and committing the whole time.
+sync at a time runs on a thread of its own (the GIL is released while the disk works): it covers every batch
+committed before it started, and the batches committed while it runs wait for the next one. One sync per batch
+at most, fewer under load, and the loop keeps parsing and committing the whole time. The thread is kept and
+woken by a condition: the executor's future, its wrapper and its callbacks cost the loop more per sync.
+
+PostgreSQL (a server): a batch is network round trips (BEGIN, one multi-row INSERT, COMMIT), each durable at
+COMMIT, and none of them may stall the loop. So a writer thread of its own stores: it takes whatever queued
+while it stored the previous batch, and the loop only queues bodies and settles answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 
 from engine.dbfaults import WriteRefused, classify, short
@@ -23,6 +30,12 @@ from engine.ingest import IngestResult, ParsedWebhook, WebhookStore
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
+# A thread idle this long ends (a new one starts with the next webhook): nothing needs closing when the engine
+# drops its writer, and a stopped engine leaves no thread behind.
+IDLE_S = 10.0
+
+Outcome = IngestResult | BaseException
+Entry = tuple[ParsedWebhook, asyncio.Future]
 
 
 class GroupCommitWriter:
@@ -33,15 +46,35 @@ class GroupCommitWriter:
         self.on_committed = on_committed
         self.on_refused = on_refused  # the database refused a batch for a known reason (disk full, ...)
         self.on_stored = on_stored  # a batch was stored: writes work (again)
-        self._pending: list[tuple[ParsedWebhook, asyncio.Future]] = []
+        self.off_loop = bool(getattr(store.backend, "store_off_loop", False))
+        # the loop's own batches (SQLite)
+        self._pending: list[Entry] = []
         self._scheduled = False
         self._unsynced: list[tuple[list[asyncio.Future], list[IngestResult], list[IngestResult]]] = []
         self._syncing = False
+        self._sync_cond = threading.Condition()
+        self._sync_job: tuple[asyncio.AbstractEventLoop, list] | None = None
+        self._sync_thread: threading.Thread | None = None
+        # the writer thread's queue (PostgreSQL)
+        self._cond = threading.Condition()
+        self._queue: list[Entry] = []
+        self._thread: threading.Thread | None = None
+        self._waiting = False
 
     async def submit(self, parsed: ParsedWebhook) -> IngestResult:
-        """Store `parsed` with whatever else arrived meanwhile; returns once it is committed and synced."""
+        """Store `parsed` with whatever else arrived meanwhile; returns once it is committed and durable."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[IngestResult] = loop.create_future()
+        if self.off_loop:
+            with self._cond:
+                self._queue.append((parsed, fut))
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._write_loop, name="mediadesk-writer", daemon=True)
+                    self._thread.start()
+                elif self._waiting:
+                    self._waiting = False  # one wake-up for the whole burst
+                    self._cond.notify()
+            return await fut
         self._pending.append((parsed, fut))
         if len(self._pending) >= MAX_BATCH:
             self._flush()
@@ -50,22 +83,41 @@ class GroupCommitWriter:
             loop.call_soon(self._flush)
         return await fut
 
+    # -- PostgreSQL: a writer thread
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._waiting = True
+                    self._cond.wait(IDLE_S)
+                    if not self._queue and self._waiting:  # timed out: nobody queued meanwhile
+                        self._waiting = False
+                        self._thread = None
+                        return
+                    self._waiting = False
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                outcomes, results = self._store_batch(batch)
+            except BaseException as exc:  # never leave a request without an answer
+                outcomes, results = [exc] * len(batch), []
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Outcome]]] = {}
+            for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
+            for loop, settled in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, settled)
+                except RuntimeError:  # that loop is closed: its requests are gone
+                    pass
+            if results:
+                self._committed(results)  # on this thread: queueing media is a round trip too
+
+    # -- SQLite: the loop's own thread, a sync thread
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
         if not batch:
             return
-        try:
-            results = self.store.store([p for p, _ in batch], sync=False)
-            outcomes: list[IngestResult | BaseException] = list(results)
-        except Exception as exc:
-            refused = _refusal(exc)
-            if refused is not None:
-                # The database, not a body, is the problem: one by one would only fail len(batch) times.
-                self._refused(refused)
-                outcomes, results = [refused] * len(batch), []
-            else:
-                outcomes, results = self._one_by_one(batch)
+        outcomes, results = self._store_batch(batch)
         stored_futs, stored = [], []
         for (_, fut), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -82,14 +134,36 @@ class GroupCommitWriter:
     def _start_sync(self) -> None:
         entries, self._unsynced = self._unsynced, []
         self._syncing = True
-        done = asyncio.get_running_loop().run_in_executor(None, self.store.sync)
-        done.add_done_callback(lambda f: self._synced(entries, f))
+        with self._sync_cond:
+            self._sync_job = (asyncio.get_running_loop(), entries)
+            if self._sync_thread is None:
+                self._sync_thread = threading.Thread(target=self._sync_loop, name="mediadesk-wal-sync", daemon=True)
+                self._sync_thread.start()
+            else:
+                self._sync_cond.notify()
 
-    def _synced(self, entries: list, done: asyncio.Future) -> None:
+    def _sync_loop(self) -> None:
+        while True:
+            with self._sync_cond:
+                while self._sync_job is None:
+                    if not self._sync_cond.wait(IDLE_S) and self._sync_job is None:
+                        self._sync_thread = None
+                        return
+                (loop, entries), self._sync_job = self._sync_job, None
+            error: BaseException | None = None
+            try:
+                self.store.sync()
+            except BaseException as exc:
+                error = exc
+            try:
+                loop.call_soon_threadsafe(self._synced, entries, error)
+            except RuntimeError:  # the loop is closed: its requests are gone
+                pass
+
+    def _synced(self, entries: list, exc: BaseException | None) -> None:
         self._syncing = False
         if self._unsynced:
             self._start_sync()  # first: the batches that came meanwhile need not wait for the answers below
-        exc = asyncio.CancelledError("the sync was cancelled") if done.cancelled() else done.exception()
         refused = _refusal(exc) if exc is not None else None
         if exc is not None:
             # Committed but maybe not on disk: a 5xx makes Meta deliver them again, and a wamid is stored once.
@@ -108,6 +182,20 @@ class GroupCommitWriter:
             if exc is None:
                 self._committed(results)
 
+    # -- both
+    def _store_batch(self, batch: list[Entry]) -> tuple[list[Outcome], list[IngestResult]]:
+        """Each webhook's outcome (its result, or why it was not stored) and the results stored."""
+        try:
+            results = self.store.store([p for p, _ in batch], sync=False)
+            return list(results), results
+        except Exception as exc:
+            refused = _refusal(exc)
+            if refused is not None:
+                # The database, not a body, is the problem: one by one would only fail len(batch) times.
+                self._refused(refused)
+                return [refused] * len(batch), []
+            return self._one_by_one(batch)
+
     def _committed(self, results: list[IngestResult]) -> None:
         if results and self.on_stored:
             self.on_stored()
@@ -124,9 +212,9 @@ class GroupCommitWriter:
                     log.warning("new media are stored but could not be queued (%s: %s); they are queued "
                                 "again once that clears", WriteRefused(reason), short(exc))
 
-    def _one_by_one(self, batch: list[tuple[ParsedWebhook, asyncio.Future]]):
+    def _one_by_one(self, batch: list[Entry]) -> tuple[list[Outcome], list[IngestResult]]:
         """One bad body must not cost the others: store them one by one."""
-        outcomes: list[IngestResult | BaseException] = []
+        outcomes: list[Outcome] = []
         results: list[IngestResult] = []
         for p, _ in batch:
             try:
@@ -151,6 +239,16 @@ class GroupCommitWriter:
                 log.exception("the write-refused handler failed")
         else:
             log.warning("webhooks refused with 503: %s", refused)
+
+
+def _settle(settled: list[tuple[asyncio.Future, Outcome]]) -> None:
+    for fut, outcome in settled:
+        if fut.done():
+            continue  # the request went away
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
 
 
 def _refusal(exc: BaseException) -> WriteRefused | None:

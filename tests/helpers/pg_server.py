@@ -62,7 +62,8 @@ def _as_postgres_user() -> dict[str, Any]:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        self.fsync = fsync  # a benchmark's cluster syncs its commits like a real one
         self.root = Path(tempfile.mkdtemp(prefix="mediadesk-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -85,7 +86,8 @@ class PostgresServer:
         log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 - the child owns it
         # -F (no fsync): a test cluster is thrown away, and fsync is most of a commit's cost here.
         self.proc = subprocess.Popen([find_binary("postgres"), "-D", str(self.data), "-p", str(self.port),
-                                      "-h", "127.0.0.1", "-k", str(self.root), "-F", "-c", "max_connections=300"],
+                                      "-h", "127.0.0.1", "-k", str(self.root), *([] if self.fsync else ["-F"]),
+                                      "-c", "max_connections=300"],
                                      stdout=log, stderr=log, cwd=self.root, start_new_session=True, **self._user)
         log.close()
         deadline = time.monotonic() + timeout
