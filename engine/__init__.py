@@ -7,11 +7,14 @@ The engine never imports Qt or the console: it runs the same inside the desktop 
 - what it reads back: `ChatSummary`, `MessageView`, `MediaView`, `WorkspaceInfo`, `HealthReport`/`Finding`,
   `Metrics` with its targets, `MediaStatus`
 - what it tells: `EventBus` and its events; errors: the `MediaDeskError` tree (engine/errors.py)
+- a console attached to a shared backend: `BackendChoice`, `check_backend`, `describe_backend`, `save_backend`,
+  `MediaCache` (S3 files kept on this computer once shown)
 - around it: `version`, `PROCESS_START`, `resource_path`, `setup_logging`, `DemoRunner`, `make_storage`
 """
 
 from engine.about import PROCESS_START, version
 from engine.alerts import AlertDelivery
+from engine.attach import BackendChoice, check_backend, describe_backend, save_backend
 from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
 from engine.connect import ConnectedNumber, StepResult, connect_number
@@ -40,6 +43,7 @@ from engine.runtime import MediaDeskEngine
 from engine.secrets import get_secret, keyring_available, set_secret
 from engine.settings_file import save_settings, settings_path
 from engine.storage import make_storage
+from engine.storage.cache import MediaCache
 from engine.workspace import WorkspaceInfo
 
 
@@ -54,6 +58,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AlertDelivery",
     "AlertError",
+    "BackendChoice",
     "BackupInfo",
     "ChatSummary",
     "Config",
@@ -71,6 +76,7 @@ __all__ = [
     "Library",
     "MaintenanceChanged",
     "MaintenanceState",
+    "MediaCache",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
@@ -89,7 +95,9 @@ __all__ = [
     "TransientMediaError",
     "UNAVAILABLE_TARGET",
     "WorkspaceInfo",
+    "check_backend",
     "connect_number",
+    "describe_backend",
     "export_chat",
     "get_secret",
     "keyring_available",
@@ -97,6 +105,7 @@ __all__ = [
     "make_storage",
     "media_link",
     "resource_path",
+    "save_backend",
     "save_settings",
     "set_secret",
     "settings_path",
