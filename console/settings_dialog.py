@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.backend_group import BackendGroup
 from console.settings_checks import (
     Validator,
     digits,
@@ -49,6 +50,7 @@ from engine import (
     get_secret,
     keyring_available,
     make_storage,
+    save_backend,
     save_settings,
     set_secret,
 )
@@ -109,7 +111,7 @@ class SettingsDialog(QDialog):
         self._build()
         # Wide enough that the notes under the fields wrap in two or three lines, not eight.
         self.setMinimumSize(940, 600)
-        self.resize(1000, 680)
+        self.resize(1000, 860)  # room for the backend group under the others
         self._load_background()
         self.revalidate()
 
@@ -202,6 +204,9 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         dl.addRow("", note)
 
+        self.backend = BackendGroup(c, self._build_config, self)  # shared backend or this computer (SPEC 11)
+        self.backend.changed.connect(self.revalidate)
+
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -214,6 +219,7 @@ class SettingsDialog(QDialog):
         grid.addWidget(hook_box, 1, 0)
         grid.addWidget(store_box, 0, 1)
         grid.addWidget(dl_box, 1, 1)
+        grid.addWidget(self.backend, 2, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         root = QVBoxLayout(self)
@@ -291,6 +297,7 @@ class SettingsDialog(QDialog):
         port_ok = self.fields["host"].check() and self.fields["port"].check()
         self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
         self.copy_button.setEnabled(port_ok)
+        ok &= self.backend.valid()
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
         storage_ok = all(self.fields[n].check(active=s3) for n in ("s3_bucket", "s3_region", "s3_endpoint_url"))
         self.test_button.setEnabled(storage_ok and not self._testing)
@@ -302,7 +309,7 @@ class SettingsDialog(QDialog):
             raise ConfigError("some settings are not valid; see the messages at the fields")
         s3 = self.storage == "s3"
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
-        return self._cfg.with_changes(
+        return self.backend.apply(self._cfg.with_changes(
             graph_version=self._text("graph_version"),
             host=self._text("host"),
             port=int(self._text("port")),
@@ -314,7 +321,7 @@ class SettingsDialog(QDialog):
             retry_delays=self._text("retry_delays"),
             workers=int(self._text("workers")),
             **secrets,
-        )
+        ))
 
     def result_config(self) -> Config:
         """The settings as saved after OK; before that, what the fields say now."""
@@ -381,6 +388,7 @@ class SettingsDialog(QDialog):
 
         def work() -> Config:
             save_settings(cfg)
+            save_backend(cfg)
             for name, value in secrets.items():
                 set_secret(name, value or None)
             if library is not None and ws is not None:
