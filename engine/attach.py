@@ -43,10 +43,11 @@ READY_TIMEOUT_S = 10.0
 
 
 class NewMessages:
-    """Emits `MessagesStored` when the newest message id grows (messages another listener stored)."""
+    """Emits `MessagesStored` when the newest message id grows (messages another listener stored). On a
+    connection of its own: the console's reads never wait behind it."""
 
-    def __init__(self, db: Database, bus: EventBus, *, every_s: float = POLL_S) -> None:
-        self.db = db
+    def __init__(self, url: str, bus: EventBus, *, every_s: float = POLL_S) -> None:
+        self.db = Database(url)
         self.bus = bus
         self.every_s = every_s
         self._last: int | None = None
@@ -79,14 +80,15 @@ class NewMessages:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        self.db.dispose()
 
 
 class Attachment:
     """What an attached engine runs besides the engine's own parts; `start` returns once events flow."""
 
-    def __init__(self, cfg: Config, db: Database, bus: EventBus, publisher: EventPublisher | None) -> None:
+    def __init__(self, cfg: Config, bus: EventBus, publisher: EventPublisher | None) -> None:
         self.subscriber = EventSubscriber(bus, make_transport(cfg), publisher=publisher)
-        self.messages = NewMessages(db, bus)
+        self.messages = NewMessages(cfg.sqlalchemy_url, bus)
 
     def start(self) -> Attachment:
         self.subscriber.start()
@@ -104,7 +106,7 @@ class Attachment:
 def attach(engine: MediaDeskEngine, *, workers: bool = False) -> Attachment:
     """Start `engine` as a console attached to its shared backend (see the module's docstring)."""
     engine.start(listener=False, workers=workers, reconcile=False)
-    return Attachment(engine.cfg, engine.db, engine.events, engine.relay).start()
+    return Attachment(engine.cfg, engine.events, engine.relay).start()
 
 
 def describe_backend(cfg: Config) -> str:
@@ -225,7 +227,11 @@ class BackendChoice:
     def apply(self, cfg: Config) -> Config:
         """`cfg` with this choice; passwords go back into the URLs, which is what the running engine uses."""
         if not self.attached:
-            return cfg.with_changes(attached=False, attached_workers=False)
+            if not cfg.attached:  # a database URL set by hand (`mediadesk serve` on PostgreSQL) stays
+                return cfg.with_changes(attached_workers=False)
+            # Back from a shared backend: this computer's own database and queue again.
+            return cfg.with_changes(attached=False, attached_workers=False, database_url=None, redis_url=None,
+                                    database_password=None, redis_password=None)
         db_url, in_url = url_password(self.database_url or None)
         db_pw = in_url or self.database_password or cfg.database_password
         redis_url, redis_pw = url_password(self.redis_url or None)
@@ -241,12 +247,15 @@ class BackendChoice:
 def save_backend(cfg: Config) -> None:
     """Write `cfg`'s backend choice to its settings file, passwords split off into the keyring / secrets file.
 
-    "This computer" leaves `database_url` and `redis_url` as they were: `mediadesk serve` on a PostgreSQL server
-    sets them by hand, and choosing this computer in a console must not undo that."""
+    "This computer" keeps a `database_url` set by hand (`mediadesk serve` on PostgreSQL, the environment); one
+    left from a shared backend has been dropped by `BackendChoice.apply` and is removed from the file."""
     from engine.secrets import set_secret
 
     values: dict[str, object] = {"attached": cfg.attached or None, "attached_workers": cfg.attached_workers or None}
-    if cfg.attached:
+    if not cfg.attached:
+        # Left a shared backend (BackendChoice.apply dropped its URLs): this computer's own database again.
+        values.update({name: None for name in ("database_url", "redis_url") if getattr(cfg, name) is None})
+    else:
         db_url, db_pw = url_password(cfg.database_url)
         redis_url, redis_pw = url_password(cfg.redis_url)
         values.update(database_url=db_url, redis_url=redis_url)

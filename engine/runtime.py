@@ -92,7 +92,7 @@ class MediaDeskEngine:
             if self.relay is None:
                 self.relay = EventPublisher(self.events, make_transport(self.cfg)).start()
             if self._pause_watch is None:
-                self._pause_watch = PauseWatcher(self.db, self.queue.hold).start()
+                self._pause_watch = PauseWatcher(self.cfg.sqlalchemy_url, self.queue.hold).start()
             if reconcile and self.guard.schema_ok:
                 self.reconcile()
             if workers:

@@ -43,10 +43,12 @@ def write_paused(db: Database, paused: bool, *, by: str = "") -> None:
 
 
 class PauseWatcher:
-    """Calls `on_change(paused)` with the flag at start, then whenever it changes; polls every POLL_S."""
+    """Calls `on_change(paused)` with the flag at start, then whenever it changes; polls every POLL_S.
 
-    def __init__(self, db: Database, on_change: Callable[[bool], None], *, every_s: float = POLL_S) -> None:
-        self.db = db
+    On a connection pool of its own: two reads a second must not queue behind (or count among) the engine's."""
+
+    def __init__(self, url: str, on_change: Callable[[bool], None], *, every_s: float = POLL_S) -> None:
+        self.db = Database(url)
         self.on_change = on_change
         self.every_s = every_s
         self._known: bool | None = None
@@ -76,3 +78,4 @@ class PauseWatcher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        self.db.dispose()

@@ -170,6 +170,15 @@ def test_saved_backend_keeps_passwords_out_of_the_file(tmp_path: Path, monkeypat
     assert again.redis_url == "redis://:rpass@cache.example:6380/0"
     assert again.s3_secret_access_key == "sk-test"
     assert (data / "secrets.json").stat().st_mode & 0o077 == 0
+    # Back to this computer: its own SQLite database and queue again, the shared URLs gone from the file.
+    home = BackendChoice(attached=False).apply(again)
+    assert not home.attached and home.database_url is None and home.redis_url is None
+    save_backend(home)
+    text = (data / "mediadesk.toml").read_text()
+    assert "database_url" not in text and "redis_url" not in text and "attached" not in text
+    # A database URL set by hand for `mediadesk serve` is not a shared backend's: choosing this computer keeps it.
+    served = base.with_changes(database_url="postgresql://md:pw@db.example/media")
+    assert BackendChoice(attached=False).apply(served).database_url == "postgresql://md:pw@db.example/media"
 
 
 def test_url_passwords_split_and_join() -> None:
