@@ -100,8 +100,12 @@ class Startup(QObject):
         engine = self.engine
 
         def work() -> Any:
-            result = engine.open()
-            engine.start()
+            if engine.cfg.attached:  # a shared backend: its operator migrates it, its workers download
+                result = engine.open(migrate=False)
+                engine.attach(workers=engine.cfg.attached_workers)
+            else:
+                result = engine.open()
+                engine.start()
             return result
 
         def check() -> Any:

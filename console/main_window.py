@@ -257,6 +257,7 @@ class MainWindow(QMainWindow):
         self.pause_action = add(queue, "&Pause workers", lambda checked: m.set_paused(checked))
         self.pause_action.setCheckable(True)
         m.finished.connect(self._maintenance_finished)
+        self.status.read.connect(lambda st: self._show_paused(st.workers_paused))  # paused from anywhere
         queue.addSeparator()
         self.flush_action = add(queue, "&Flush queue", m.flush)
 
@@ -377,9 +378,11 @@ class MainWindow(QMainWindow):
 
     def _maintenance_finished(self, action: str, _result: Any) -> None:
         if action in ("Pause workers", "Resume workers"):
-            paused = action == "Pause workers"
-            self.pause_action.setChecked(paused)
-            self.pause_action.setText("Resume workers" if paused else "Pause workers")
+            self._show_paused(action == "Pause workers")
+
+    def _show_paused(self, paused: bool) -> None:
+        self.pause_action.setChecked(paused)
+        self.pause_action.setText("Resume workers" if paused else "Pause workers")
 
     def _type_to_search(self, text: str) -> None:
         self.search.setFocus()

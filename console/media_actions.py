@@ -7,7 +7,6 @@ user should know (a retry started, a file that could not be fetched) goes throug
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Slot
@@ -20,7 +19,7 @@ from console.image_viewer import ImageViewer
 from console.media_player import MediaPlayerDialog
 from console.tasks import run_task
 from console.thumbnails import ThumbnailCache
-from engine import MediaDeskEngine, MessageView
+from engine import MediaCache, MediaDeskEngine, MessageView
 
 
 class MediaActions(QObject):
@@ -31,11 +30,13 @@ class MediaActions(QObject):
         self.bridge = bridge
         self.messages = messages
         self.window = window  # the parent of the viewer and player dialogs
+        # Files on S3 (put there by workers anywhere) are fetched once, then read from the data folder.
+        self.files = MediaCache(engine.storage_for, engine.cfg.data_dir / "cache")
         self.thumbnails = ThumbnailCache(self.read_media, parent=self)
 
     def read_media(self, path: str, location: str) -> bytes:
         """A stored file's bytes, wherever it is kept (runs on pool threads)."""
-        return self.engine.storage_for(location).read_bytes(path)
+        return self.files.read_bytes(path, location)
 
     @Slot(str, object)
     def run(self, name: str, msg: MessageView) -> None:
@@ -65,13 +66,11 @@ class MediaActions(QObject):
         if local is not None:
             self._open_local(msg, name, Path(local))
             return
-        path = media.path
+        path, location, files = media.path, media.location, self.files
 
         def fetch() -> Path:
-            suffix = Path(media.name or "").suffix or ""
-            with tempfile.NamedTemporaryFile(prefix="mediadesk-", suffix=suffix, delete=False) as fh:
-                fh.write(self.read_media(path, media.location))
-                return Path(fh.name)
+            # The suffix lets the player and the desktop's "open" pick the right program.
+            return files.local_file(path, location, suffix=Path(media.name or "").suffix or "")
 
         run_task(fetch, lambda p: self._open_local(msg, name, p),
                  lambda exc: self.bridge.warning(f"Could not fetch the file: {exc}"))

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.alerts_settings import AlertsSection
+from console.backend_group import BackendGroup
 from console.backup_settings import BackupScheduleSection
 from console.retention_settings import RetentionGroup
 from console.settings_checks import (
@@ -54,6 +55,7 @@ from engine import (
     get_secret,
     keyring_available,
     make_storage,
+    save_backend,
     save_settings,
     secrets_path,
     set_secret,
@@ -116,7 +118,7 @@ class SettingsDialog(QDialog):
         self._build()
         # Wide enough that the notes under the fields wrap in two or three lines, not eight.
         self.setMinimumSize(940, 600)
-        self.resize(1000, 680)
+        self.resize(1000, 860)  # room for the backend group under the others
         self._load_background()
         self.revalidate()
 
@@ -213,6 +215,8 @@ class SettingsDialog(QDialog):
         self.alerts.edited.connect(self.revalidate)
         self.backup_schedule = BackupScheduleSection(c)
         self.backup_schedule.edited.connect(self.revalidate)
+        self.backend = BackendGroup(c, self._build_config, self)  # shared backend or this computer (SPEC 11)
+        self.backend.changed.connect(self.revalidate)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -229,6 +233,7 @@ class SettingsDialog(QDialog):
         self.retention = RetentionGroup(c, self._engine)  # self-contained: its own preview and apply
         grid.addWidget(self.retention, 2, 0, 1, 2)
         self.retention.action.currentIndexChanged.connect(self.revalidate)  # moving to S3 needs the bucket
+        grid.addWidget(self.backend, 3, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         # Tabs: a third row of sections squeezed every field and clipped the notes under them.
@@ -332,6 +337,7 @@ class SettingsDialog(QDialog):
         port_ok = self.fields["host"].check() and self.fields["port"].check()
         self._url.setText(f"http://{self._text('host')}:{self._text('port')}/webhook" if port_ok else "")
         self.copy_button.setEnabled(port_ok)
+        ok &= self.backend.valid()
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
         sections_ok = self.alerts.valid() & self.backup_schedule.valid()
         if hasattr(self, "tabs"):  # a field there can be wrong while another tab is shown: the tab says so
@@ -347,7 +353,7 @@ class SettingsDialog(QDialog):
             raise ConfigError("some settings are not valid; see the messages at the fields")
         s3 = self._s3_in_use
         secrets = {name: self._text(name) for name in ("access_token", "app_secret") if self._text(name)}
-        return self._cfg.with_changes(
+        return self.backend.apply(self._cfg.with_changes(
             graph_version=self._text("graph_version"),
             host=self._text("host"),
             port=int(self._text("port")),
@@ -363,7 +369,7 @@ class SettingsDialog(QDialog):
             **self.backup_schedule.changes(),
             **secrets,
             **self.alerts.secrets(),
-        )
+        ))
 
     def result_config(self) -> Config:
         """The settings as saved after OK; before that, what the fields say now."""
@@ -433,6 +439,7 @@ class SettingsDialog(QDialog):
 
         def work() -> Config:
             save_settings(cfg)
+            save_backend(cfg)
             for name, value in secrets.items():
                 set_secret(name, value or None, data_dir=data_dir)
             for name, value in file_secrets.items():

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from console.tasks import run_task
 from console.wording import clock
+from engine import describe_backend
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class EngineStatus:
     health_ok: bool | None
     health_at: datetime | None  # naive UTC, as the engine stores times
     health_problems: int
+    backend: str | None = None  # the shared backend this console is attached to
 
 
 def read_status(engine: Any) -> EngineStatus:
@@ -31,15 +33,20 @@ def read_status(engine: Any) -> EngineStatus:
     return EngineStatus(
         listener=engine.listener.address if engine.listener else None,
         queue_length=engine.queue_length() if engine.queue else 0,
-        workers_alive=engine.workers_alive() if engine.queue else 0,
+        # Attached, the workers that matter are those of every process on the backend (by their heartbeats).
+        workers_alive=(engine.queue.workers_alive_everywhere() if engine.cfg.attached else engine.workers_alive())
+        if engine.queue else 0,
         workers_paused=engine.workers_paused if engine.queue else False,
         health_ok=report.ok if report else None,
         health_at=datetime.fromisoformat(report.checked_at) if report else None,
         health_problems=sum(1 for f in report.findings if not f.ok) if report else 0,
+        backend=describe_backend(engine.cfg) if engine.cfg.attached else None,
     )
 
 
 class EngineStatusBar(QStatusBar):
+    read = Signal(object)  # each EngineStatus shown: the window keeps Queue > Pause in step with it
+
     def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
@@ -82,7 +89,9 @@ class EngineStatusBar(QStatusBar):
     def _show(self, st: EngineStatus) -> None:
         self._reading = False
         self.last = st
-        self.listener.setText(f"Listening on {st.listener}/webhook" if st.listener else "Listener off")
+        self.read.emit(st)
+        self.listener.setText(f"Attached to {st.backend}" if st.backend else f"Listening on {st.listener}/webhook"
+                              if st.listener else "Listener off")
         self.queue.setText(f"Queue: {st.queue_length}")
         self.workers.setText("Workers: paused" if st.workers_paused else f"Workers: {st.workers_alive} alive")
         self.workers.setStyleSheet("color: #b26a00" if st.workers_paused or not st.workers_alive else "")

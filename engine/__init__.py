@@ -9,11 +9,14 @@ The engine never imports Qt or the console: it runs the same inside the desktop 
   `Metrics` with its targets, `MediaStatus`, `StorageUsage`/`UsageSlice`
 - retention: `RetentionPolicy`/`RetentionRule`, what a run would do (`RetentionPreview`) and did (`RetentionReport`)
 - what it tells: `EventBus` and its events; errors: the `MediaDeskError` tree (engine/errors.py)
+- a console attached to a shared backend: `BackendChoice`, `check_backend`, `describe_backend`, `save_backend`,
+  `MediaCache` (S3 files kept on this computer once shown)
 - around it: `version`, `PROCESS_START`, `resource_path`, `setup_logging`, `DemoRunner`, `make_storage`
 """
 
 from engine.about import PROCESS_START, version
 from engine.alerts import AlertDelivery
+from engine.attach import BackendChoice, check_backend, describe_backend, save_backend
 from engine.backup_schedule import BackupInfo
 from engine.config import Config, load_config
 from engine.connect import BusinessNumber, ConnectedNumber, StepResult, connect_number
@@ -47,6 +50,7 @@ from engine.runtime import MediaDeskEngine
 from engine.secrets import get_secret, keyring_available, secrets_path, set_secret
 from engine.settings_file import save_settings, settings_path
 from engine.storage import make_storage
+from engine.storage.cache import MediaCache
 from engine.workspace import WorkspaceInfo
 
 
@@ -61,6 +65,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AlertDelivery",
     "AlertError",
+    "BackendChoice",
     "BackupInfo",
     "BusinessNumber",
     "ChatSummary",
@@ -80,6 +85,7 @@ __all__ = [
     "METRICS_WINDOWS",
     "MaintenanceChanged",
     "MaintenanceState",
+    "MediaCache",
     "MediaDeskEngine",
     "MediaDeskError",
     "MediaError",
@@ -108,7 +114,9 @@ __all__ = [
     "UNAVAILABLE_TARGET",
     "UsageSlice",
     "WorkspaceInfo",
+    "check_backend",
     "connect_number",
+    "describe_backend",
     "export_chat",
     "find_numbers",
     "get_secret",
@@ -118,6 +126,7 @@ __all__ = [
     "media_link",
     "open_public_address",
     "resource_path",
+    "save_backend",
     "save_settings",
     "secrets_path",
     "set_secret",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -66,8 +67,15 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_RETENTION_ACTION": "retention_action",
     "MEDIADESK_RETENTION_DAYS": "retention_days",
     "MEDIADESK_RETENTION_TYPES": "retention_types",
+    "MEDIADESK_ATTACHED": "attached",
+    "MEDIADESK_ATTACHED_WORKERS": "attached_workers",
+    "MEDIADESK_DATABASE_PASSWORD": "database_password",
+    "MEDIADESK_REDIS_PASSWORD": "redis_password",
+    "MEDIADESK_S3_ACCESS_KEY_ID": "s3_access_key_id",
+    "MEDIADESK_S3_SECRET_ACCESS_KEY": "s3_secret_access_key",
 }
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password", "tunnel_authtoken")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "smtp_password", "tunnel_authtoken", "database_password",
+                 "redis_password", "s3_access_key_id", "s3_secret_access_key")
 SMTP_SECURITY = ("starttls", "tls", "none")
 RETENTION_ACTIONS = ("keep", "s3", "delete")  # engine.media.retention
 RETENTION_TYPES = ("image", "video", "audio", "document", "sticker")
@@ -119,6 +127,14 @@ class Config:
     retention_action: str = "keep"  # keep (forever) | s3 (move there) | delete, after retention_days
     retention_days: int = 90
     retention_types: tuple[str, ...] = ()  # the media types the policy applies to; empty: every type
+    # A console attached to a shared backend (engine.attach): no listener, workers only with `attached_workers`.
+    attached: bool = False
+    attached_workers: bool = False
+    # Kept out of the URLs in the TOML file (secrets); load_config puts them back into database_url / redis_url.
+    database_password: str | None = None
+    redis_password: str | None = None
+    s3_access_key_id: str | None = None  # empty: boto3's own chain (environment, ~/.aws, an instance role)
+    s3_secret_access_key: str | None = None
     config_file: Path | None = None
 
     @property
@@ -166,6 +182,38 @@ def _parse_delays(value: Any) -> tuple[float, ...]:
 def _parse_addresses(value: Any) -> tuple[str, ...]:
     parts = value.split(",") if isinstance(value, str) else list(value or ())
     return tuple(str(p).strip() for p in parts if str(p).strip())
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def url_password(url: str | None) -> tuple[str | None, str | None]:
+    """`url` without its password, and the password (None when it has none); other parts stay as written."""
+    if not url:
+        return url, None
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}@{host}" if user else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
+
+
+def url_with_password(url: str | None, password: str | None) -> str | None:
+    """`url` with `password` put in (percent-encoded) unless it carries one already."""
+    if not url or not password or urlsplit(url).password is not None:
+        return url
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
 def _coerce(cfg: Config) -> Config:
@@ -244,6 +292,8 @@ def _coerce(cfg: Config) -> Config:
         retention_action=retention_action,
         retention_days=retention_days,
         retention_types=retention_types,
+        attached=_flag(cfg.attached),
+        attached_workers=_flag(cfg.attached_workers),
     )
 
 
@@ -305,4 +355,5 @@ def load_config(
         missing = {name: secrets.get_secret(name, data_dir=cfg.data_dir) for name in SECRET_FIELDS
                    if getattr(cfg, name) is None}
         cfg = replace(cfg, **{k: v for k, v in missing.items() if v is not None})
-    return cfg
+    return replace(cfg, database_url=url_with_password(cfg.database_url, cfg.database_password),
+                   redis_url=url_with_password(cfg.redis_url, cfg.redis_password))

@@ -27,6 +27,8 @@ AT_NEXT_START = {
     "data_dir": "data folder changes apply at the next start",
     "database_url": "database changes apply at the next start",
     "redis_url": "queue (Redis) changes apply at the next start",
+    "attached": "switching between this computer and a shared backend applies at the next start",
+    "attached_workers": "download workers on an attached console start or stop at the next start",
     "health_every_min": "health check interval changes apply at the next start",
     "scrub_every_min": "file check (scrub) interval changes apply at the next start",
 }

@@ -39,14 +39,20 @@ CHANNEL = "mediadesk_events"
 POLL_S = 0.25  # SQLite change poll: well inside the 1 s promise
 RECONNECT_S = 1.0
 MAX_ERROR_CHARS = 1000  # a NOTIFY payload must stay under 8000 bytes
-_ORIGIN = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 Deliver = Callable[[dict[str, Any]], None]
 
 
-def encode(event: MediaStatusChanged) -> str:
+def new_origin() -> str:
+    """One per publisher, not per process: two engines in one process (tests, a console attached beside a
+    listener) must each see the other's events."""
+    return f"{_PROCESS}:{uuid.uuid4().hex[:8]}"
+
+
+def encode(event: MediaStatusChanged, origin: str = "") -> str:
     error = event.error[:MAX_ERROR_CHARS] if event.error else event.error
-    return json.dumps({"origin": _ORIGIN, "media_id": event.media_id, "status": str(event.status), "error": error,
+    return json.dumps({"origin": origin, "media_id": event.media_id, "status": str(event.status), "error": error,
                        "reason": event.reason, "bytes_done": event.bytes_done, "bytes_total": event.bytes_total},
                       separators=(",", ":"))
 
@@ -206,6 +212,7 @@ class EventPublisher:
     def __init__(self, bus: EventBus, transport: Transport) -> None:
         self.bus = bus
         self.transport = transport
+        self.origin = new_origin()
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=100_000)
         self._relayed: set[int] = set()  # events a subscriber of this process brought in: not ours to send
         self._thread = threading.Thread(target=self._run, name="mediadesk-events-out", daemon=True)
@@ -220,7 +227,7 @@ class EventPublisher:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, MediaStatusChanged) and id(event) not in self._relayed:
             try:
-                self._queue.put_nowait(encode(event))
+                self._queue.put_nowait(encode(event, self.origin))
             except queue.Full:
                 log.warning("event relay is behind: dropped a status event of media %s", event.media_id)
 
@@ -276,7 +283,7 @@ class EventSubscriber:
         return self
 
     def _deliver(self, data: dict[str, Any]) -> None:
-        if data.get("origin") == _ORIGIN:
+        if self.publisher is not None and data.get("origin") == self.publisher.origin:
             return  # our own, already emitted here
         try:
             event = decode(data)

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import engine.attach as attaching
 import engine.reconfigure as reconfiguring
 from engine import alerts, backup_schedule
+from engine.attach import Attachment
 from engine.config import Config
 from engine.db import migrate as migrations
 from engine.db.backend import backend_for
@@ -33,6 +36,7 @@ from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
 from engine.relay import EventPublisher, make_transport
+from engine.shared_pause import PauseWatcher, write_paused
 from engine.storage import LocalStorage, Storage, make_storage
 from engine.tasks import HOUSEKEEPING_PRIORITY, TaskQueue
 from engine.tunnel import NgrokTunnels, PublicTunnel, TunnelProvider, open_tunnel
@@ -57,6 +61,8 @@ class MediaDeskEngine:
         self.listener_metrics: ListenerMetrics | None = None
         self.relay: EventPublisher | None = None  # this process's status events, out to every other process
         self.tunnel: PublicTunnel | None = None  # the built-in tunnel's public address, once opened
+        self._pause_watch: PauseWatcher | None = None  # the owner's Pause, shared by every process (shared_pause)
+        self.attachment: Attachment | None = None  # set while attached to a shared backend (engine.attach)
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
         self._lock = threading.RLock()
         self._s3: tuple[tuple[Any, ...], Storage] | None = None  # S3 for moved files while new ones stay local
@@ -93,6 +99,8 @@ class MediaDeskEngine:
             self.guard.start()
             if self.relay is None:
                 self.relay = EventPublisher(self.events, make_transport(self.cfg)).start()
+            if self._pause_watch is None:
+                self._pause_watch = PauseWatcher(self.cfg.sqlalchemy_url, self.queue.hold).start()
             if reconcile and self.guard.schema_ok:
                 self.reconcile()
             if workers:
@@ -105,9 +113,22 @@ class MediaDeskEngine:
                 self.listener = self._bind_listener(self.cfg)
                 self.listener.start()
 
+    def attach(self, *, workers: bool = False) -> None:
+        """Run as a console attached to a shared backend: no listener, workers only if asked, every process's
+        status changes and new messages on this engine's bus (engine.attach). Open it with migrate=False."""
+        with self._lock:
+            if self.attachment is None:
+                self.attachment = attaching.attach(self, workers=workers)
+
     def stop(self) -> None:
         with self._lock:
             self.close_tunnel()
+            if self.attachment:
+                self.attachment.stop()
+                self.attachment = None
+            if self._pause_watch:
+                self._pause_watch.stop()
+                self._pause_watch = None
             if self.listener:
                 self.listener.stop()
                 self.listener = None
@@ -277,14 +298,18 @@ class MediaDeskEngine:
         return n
 
     def pause_workers(self) -> None:
-        self.queue.pause()
+        """Pause the download workers of every process on the backend (engine.shared_pause), these at once."""
+        write_paused(self.db, True, by=socket.gethostname())
+        self.queue.hold(True)
 
     def resume_workers(self) -> None:
+        write_paused(self.db, False, by=socket.gethostname())
+        self.queue.hold(False)
         self.queue.resume()
 
     @property
     def workers_paused(self) -> bool:
-        return self.queue.paused
+        return self.queue.paused or self.queue.held
 
     def queue_length(self) -> int:
         return self.queue.pending_count()

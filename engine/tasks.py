@@ -98,6 +98,11 @@ class TaskQueue:
         self.huey = make_huey(cfg)
         self.periodic_lease = backend_for(cfg.sqlalchemy_url).lease("periodic")
         self._gate = _Gate()
+        # Two reasons to hold the workers: this process's own (a restore, maintenance) and the owner's Pause
+        # shared by every process on the backend (engine.shared_pause); they run only when neither holds.
+        self._paused_here = False
+        self._held = False
+        self._hold_lock = threading.Lock()
         self._consumer: Consumer | None = None
         self._wakeups = None  # other processes' enqueues wake our idle workers (PostgreSQL)
         self._heartbeat: WorkerHeartbeat | None = None  # our workers, counted by every process on the queue
@@ -191,12 +196,35 @@ class TaskQueue:
 
     @property
     def paused(self) -> bool:
-        return not self._gate.running.is_set()
+        """Paused by this process (`pause()`); the shared pause is `held`."""
+        return self._paused_here
+
+    @property
+    def held(self) -> bool:
+        """Held by the owner's Pause, shared by every process on the backend."""
+        return self._held
 
     def pause(self) -> None:
         """Workers finish the download they are on, then take no more until `resume()`."""
-        self._gate.running.clear()
+        with self._hold_lock:
+            self._paused_here = True
+            self._gate.running.clear()
 
     def resume(self) -> None:
-        self._gate.running.set()
-        self._gate.notify()
+        with self._hold_lock:
+            self._paused_here = False
+            self._open_gate()
+
+    def hold(self, held: bool) -> None:
+        """Follow the shared pause flag: like `pause()`/`resume()`, but under a reason of its own."""
+        with self._hold_lock:
+            self._held = held
+            if held:
+                self._gate.running.clear()
+            else:
+                self._open_gate()
+
+    def _open_gate(self) -> None:
+        if not (self._paused_here or self._held):
+            self._gate.running.set()
+            self._gate.notify()

@@ -350,7 +350,10 @@ class SqliteBackend(Backend):
         from huey import SqliteHuey
 
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(cfg.queue_path), results=False, timeout=15)
+        # Beside the database file: every process sharing the file (a console attached to it from another data
+        # folder included) shares the queue. In the data dir by default, where the database is.
+        queue = self.path.with_name(cfg.queue_path.name) if self.path is not None else cfg.queue_path
+        return SqliteHuey(name, filename=str(queue), results=False, timeout=15)
 
     def lease(self, name: str) -> Lease:
         if self.path is None:

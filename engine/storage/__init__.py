@@ -18,7 +18,8 @@ def make_storage(cfg: Config) -> Storage:
         from engine.storage.s3 import S3Storage  # boto3 takes a while to import: only when S3 is used
 
         return S3Storage(bucket=cfg.s3_bucket or "", region=cfg.s3_region, endpoint_url=cfg.s3_endpoint_url,
-                         temp_root=Path(cfg.data_dir) / "tmp")
+                         temp_root=Path(cfg.data_dir) / "tmp", access_key_id=cfg.s3_access_key_id,
+                         secret_access_key=cfg.s3_secret_access_key)
     return LocalStorage(cfg.data_dir)
 
 

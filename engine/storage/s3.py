@@ -24,11 +24,13 @@ class S3Storage:
     location = "amazon"
 
     def __init__(self, *, bucket: str, region: str | None = None, endpoint_url: str | None = None,
-                 temp_root: Path) -> None:
+                 temp_root: Path, access_key_id: str | None = None, secret_access_key: str | None = None) -> None:
         self.bucket = bucket
         self.temp_root = Path(temp_root)
         self.client = boto3.client(
             "s3", region_name=region, endpoint_url=endpoint_url,
+            # Keys from Settings (the keyring); without them boto3's own chain (environment, ~/.aws, a role).
+            aws_access_key_id=access_key_id or None, aws_secret_access_key=secret_access_key or None,
             # SigV4 everywhere: presigned links (media_link) then expire as asked, within S3's 7-day cap.
             config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60,
                               signature_version="s3v4"),
