@@ -132,6 +132,8 @@ class MediaDeskEngine:
             if self.listener:
                 self.listener.stop()
                 self.listener = None
+            if self.writer is not None:
+                self.writer.close()
             self.writer = None
             if self._sweeper:
                 self._sweeper.stop()

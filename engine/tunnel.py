@@ -138,6 +138,7 @@ class PublicTunnel:
         except Exception as exc:  # the SDK's own failure to let go: the listener still stops below
             log.warning("the %s tunnel did not close cleanly: %s", self.provider, exc)
         self.listener.stop()
+        self.writer.close()
         log.info("closed the public address %s", self.url)
 
 

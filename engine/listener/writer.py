@@ -60,6 +60,21 @@ class GroupCommitWriter:
         self._queue: list[Entry] = []
         self._thread: threading.Thread | None = None
         self._waiting = False
+        self._closed = False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """End the writer's threads once their work in hand is done (the engine stops, its listener went)."""
+        self._closed = True
+        threads = []
+        with self._cond:
+            threads.append(self._thread)
+            self._cond.notify_all()
+        with self._sync_cond:
+            threads.append(self._sync_thread)
+            self._sync_cond.notify_all()
+        for t in threads:
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout)
 
     async def submit(self, parsed: ParsedWebhook) -> IngestResult:
         """Store `parsed` with whatever else arrived meanwhile; returns once it is committed and durable."""
@@ -90,7 +105,7 @@ class GroupCommitWriter:
                 while not self._queue:
                     self._waiting = True
                     self._cond.wait(IDLE_S)
-                    if not self._queue and self._waiting:  # timed out: nobody queued meanwhile
+                    if not self._queue and (self._waiting or self._closed):  # timed out, or closed: nothing queued
                         self._waiting = False
                         self._thread = None
                         return
@@ -146,7 +161,7 @@ class GroupCommitWriter:
         while True:
             with self._sync_cond:
                 while self._sync_job is None:
-                    if not self._sync_cond.wait(IDLE_S) and self._sync_job is None:
+                    if (not self._sync_cond.wait(IDLE_S) or self._closed) and self._sync_job is None:
                         self._sync_thread = None
                         return
                 (loop, entries), self._sync_job = self._sync_job, None
