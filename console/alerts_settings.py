@@ -29,14 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
 from console.tasks import run_task
 from engine import AlertDelivery, Config, ConfigError, MediaDeskError
 
 log = logging.getLogger(__name__)
 
-ERROR_STYLE = "color: #c62828; font-size: 9pt;"
-NOTE_STYLE = "color: #666666; font-size: 9pt;"
-OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 SECURITY = (("STARTTLS (port 587)", "starttls"), ("TLS (port 465)", "tls"), ("None (not encrypted)", "none"))
 CHANNEL_WORDS = {"webhook": "Webhook", "email": "Email"}
 _ADDRESS = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")

@@ -28,13 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
 from console.tasks import run_task
 from engine import BackendChoice, Config, ConfigError, MediaDeskError, check_backend
 
 log = logging.getLogger(__name__)
-ERROR_STYLE = "color: #c62828; font-size: 9pt;"
-NOTE_STYLE = "color: #666666; font-size: 9pt;"
-OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 KEEP_PLACEHOLDER = "leave empty to keep the stored one"
 
 

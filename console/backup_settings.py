@@ -9,9 +9,8 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QWidget
 
+from console.form_styles import NOTE_STYLE
 from engine import Config
-
-NOTE_STYLE = "color: #666666; font-size: 9pt;"
 
 
 class BackupScheduleSection(QGroupBox):

@@ -27,13 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
 from console.tasks import run_task, weak_callback
 from console.wording import human_size
 from engine import Config, MediaDeskError, RetentionPolicy, RetentionPreview, RetentionReport, RetentionRule
 
-NOTE_STYLE = "color: #666666; font-size: 9pt;"
-ERROR_STYLE = "color: #c62828; font-size: 9pt;"
-OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 ACTIONS = (("keep", "Keep them on this computer forever"), ("s3", "Move them to S3 after"),
            ("delete", "Delete them after"))
 TYPES = (("image", "Photos"), ("video", "Videos"), ("audio", "Audio"), ("document", "Documents"),

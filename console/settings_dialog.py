@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from console.alerts_settings import AlertsSection
 from console.backend_group import BackendGroup
 from console.backup_settings import BackupScheduleSection
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
 from console.retention_settings import RetentionGroup
 from console.settings_checks import (
     Validator,
@@ -62,9 +63,6 @@ from engine import (
 )
 
 log = logging.getLogger(__name__)
-ERROR_STYLE = "color: #c62828; font-size: 9pt;"
-NOTE_STYLE = "color: #666666; font-size: 9pt;"
-OK_STYLE = "color: #2e7d32; font-size: 9pt;"
 STORED_PLACEHOLDER = "•••• stored in keyring"
 STORED_IN_FILE_PLACEHOLDER = "•••• stored"
 ALERTS_TAB = "Alerts and backups"
