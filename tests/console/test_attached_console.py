@@ -100,10 +100,16 @@ def test_a_bubble_turns_shown_when_another_engine_completes_it(qtbot: Any, attac
     assert time.monotonic() - done_at < 1.5  # "within about a second" (polling here is 20 ms of it)
     msg = window.messages.index(0).data(MessageRole)
     assert msg.media.location == "amazon"
+    # The other engine's thumbnail lands in S3 just after the completion; once it is recorded the bubble
+    # shows it, fetched whole into this console's cache, instead of decoding the original photo.
+    qtbot.waitUntil(lambda: home.library.media([msg.media.id])[msg.media.id].thumbnail is not None, timeout=10_000)
+    thumb_key = home.library.media([msg.media.id])[msg.media.id].thumbnail
+    thumb_bytes = home.storage_for("amazon").read_bytes(thumb_key)
     qtbot.waitUntil(lambda: window.thumbnails.get(msg.media.id, msg.media.path, msg.media.location) is not None,
                     timeout=10_000)
-    cached = list((attached.cfg.data_dir / "cache").iterdir())
-    assert len(cached) == 1 and cached[0].stat().st_size == msg.media.size
+    cached = {p.read_bytes() for p in (attached.cfg.data_dir / "cache").iterdir()}
+    original = home.storage_for("amazon").read_bytes(msg.media.path)
+    assert cached and cached <= {thumb_bytes, original}  # whole copies only, never a part
 
     window.status.refresh()
     qtbot.waitUntil(lambda: window.status.listener.text().startswith("Attached to SQLite"), timeout=5000)

@@ -3,6 +3,7 @@ bubble's context menu for media stored on S3 (a moto server on loopback)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,23 @@ def test_export_chat_from_the_header(qtbot: Any, window: MainWindow, engine: Med
 
 
 def test_cancel_stops_the_export_and_leaves_nothing(qtbot: Any, window: MainWindow, engine: MediaDeskEngine,
-                                                    sim: CloudSimulator, tmp_path: Path) -> None:
+                                                    sim: CloudSimulator, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     open_chat(qtbot, window, engine, sim, 12)
     export = window.chat_export
     out = tmp_path / "cancelled"
+    clicked = threading.Event()
+    report = export.progress.report
+
+    def after_the_click(done: int, total: int) -> None:  # the first file is written; a user clicks Cancel now
+        clicked.wait(10)
+        report(done, total)
+
+    monkeypatch.setattr(export.progress, "report", after_the_click)
     with qtbot.waitSignal(export.finished, timeout=20_000) as got:
         export.export_to(out)
         export.cancel.click()  # the engine stops at its next file
+        clicked.set()
     assert got.args == [None]
     assert not out.exists() or not any(out.iterdir())
     assert export.button.isEnabled() and not export.cancel.isVisible()

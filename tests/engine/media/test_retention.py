@@ -68,6 +68,10 @@ def library(eng: MediaDeskEngine, sim: CloudSimulator) -> list[dict]:
         settle(eng, int(sql(eng.cfg.db_path, "select count(*) from chat_media")[0][0]))  # in order: ids 1..5
     for mid, days in ((1, 100), (2, 5), (3, 100), (4, 100), (5, 100)):
         age(eng.cfg.db_path, mid, days)
+    # Each completion queues its thumbnail in the background; wait for all five so that nothing else writes
+    # the rows while a test compares them.
+    wait_until(lambda: all("thumbnail" in media_row(eng.cfg.db_path, i)["metadata"] for i in range(1, 6)),
+               timeout=30, what="five thumbnails")
     return settle(eng, 5)
 
 
