@@ -7,6 +7,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -77,6 +78,7 @@ class WebhookStore:
         self._maintenance: Any = None
         self._lock = threading.Lock()
         self._wal = db.backend.wal_sync()  # None where every commit is durable by itself
+        self.generation = 0  # counts reopenings: whoever syncs the WAL file on its own reopens it too
         # On a server a statement is a round trip: a batch's text messages wait here for one multi-row INSERT,
         # sent before any other statement that touches chats (so that order decides as it would row by row).
         self._rows: list[tuple[tuple, IngestResult]] | None = [] if db.backend.store_off_loop else None
@@ -101,6 +103,12 @@ class WebhookStore:
             self._conn = None
         if self._wal is not None:
             self._wal.close()
+        self.generation += 1
+
+    @property
+    def wal_path(self) -> Path | None:
+        """The SQLite WAL file that `sync()` makes durable; None where commits are durable by themselves."""
+        return self._wal.path if self._wal is not None else None
 
     def store(self, parsed: list[ParsedWebhook], *, sync: bool = True) -> list[IngestResult]:
         """Store several bodies in one transaction; all or nothing. Durable on return, unless `sync` is False:

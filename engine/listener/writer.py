@@ -8,10 +8,11 @@ its data is durable.
 
 Durable means synced (a 200 must survive a power cut), and a sync costs a millisecond or more of waiting on the
 disk: on the loop's thread it would stall every request meanwhile. So the loop commits without syncing and one
-sync at a time runs on a thread of its own (the GIL is released while the disk works): it covers every batch
-committed before it started, and the batches committed while it runs wait for the next one. One sync per batch
-at most, fewer under load, and the loop keeps parsing and committing the whole time. The thread is kept and
-woken by a condition: the executor's future, its wrapper and its callbacks cost the loop more per sync.
+sync at a time runs beside it: it covers every batch committed before it started, and the batches committed
+while it runs wait for the next one. One sync per batch at most, fewer under load, and the loop keeps parsing
+and committing the whole time. The sync runs in a forked helper process asked through a pipe
+(engine.db.sync_helper): a thread of ours would cost two GIL hand-offs per sync, and on two busy cores those
+cost more than the disk. Where there is no fork (Windows) a kept thread woken by a condition does it.
 
 PostgreSQL (a server): a batch is network round trips (BEGIN, one multi-row INSERT, COMMIT), each durable at
 COMMIT, and none of them may stall the loop. So a writer thread of its own stores: it takes whatever queued
@@ -24,7 +25,9 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+from engine.db.sync_helper import SyncHelper, can_fork
 from engine.dbfaults import WriteRefused, classify, short
 from engine.ingest import IngestResult, ParsedWebhook, WebhookStore
 
@@ -33,6 +36,7 @@ MAX_BATCH = 256
 # A thread idle this long ends (a new one starts with the next webhook): nothing needs closing when the engine
 # drops its writer, and a stopped engine leaves no thread behind.
 IDLE_S = 10.0
+HELPER_DEATHS = 3  # a sync helper that dies this often is not started again: the thread syncs instead
 
 Outcome = IngestResult | BaseException
 Entry = tuple[ParsedWebhook, asyncio.Future]
@@ -41,8 +45,11 @@ Entry = tuple[ParsedWebhook, asyncio.Future]
 class GroupCommitWriter:
     def __init__(self, store: WebhookStore, *, on_committed: Callable[[list[IngestResult]], None] | None = None,
                  on_refused: Callable[[WriteRefused], None] | None = None,
-                 on_stored: Callable[[], None] | None = None):
+                 on_stored: Callable[[], None] | None = None,
+                 sync_helper: Callable[[Path], SyncHelper] | None = SyncHelper):
+        """`sync_helper` starts the process that syncs the WAL (None: sync on a thread of this process)."""
         self.store = store
+        self._make_helper = sync_helper if can_fork() else None
         self.on_committed = on_committed
         self.on_refused = on_refused  # the database refused a batch for a known reason (disk full, ...)
         self.on_stored = on_stored  # a batch was stored: writes work (again)
@@ -55,6 +62,12 @@ class GroupCommitWriter:
         self._sync_cond = threading.Condition()
         self._sync_job: tuple[asyncio.AbstractEventLoop, list] | None = None
         self._sync_thread: threading.Thread | None = None
+        # the forked sync helper (SQLite, where there is fork), bound to the loop that started it
+        self._helper: SyncHelper | None = None
+        self._helper_loop: asyncio.AbstractEventLoop | None = None
+        self._helper_generation = -1
+        self._helper_entries: list | None = None
+        self._helper_deaths = 0
         # the writer thread's queue (PostgreSQL)
         self._cond = threading.Condition()
         self._queue: list[Entry] = []
@@ -72,6 +85,13 @@ class GroupCommitWriter:
         with self._sync_cond:
             threads.append(self._sync_thread)
             self._sync_cond.notify_all()
+        helper, loop = self._helper, self._helper_loop
+        if helper is not None and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._drop_helper)
+            except RuntimeError:  # its loop is closed (the listener stopped first): nothing watches the pipe now
+                self._helper = None
+                helper.close()
         for t in threads:
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
@@ -93,7 +113,7 @@ class GroupCommitWriter:
         self._pending.append((parsed, fut))
         if len(self._pending) >= MAX_BATCH:
             self._flush()
-        elif not self._scheduled:
+        elif not self._scheduled and not self._syncing:  # a sync under way flushes when it ends
             self._scheduled = True
             loop.call_soon(self._flush)
         return await fut
@@ -129,6 +149,10 @@ class GroupCommitWriter:
     # -- SQLite: the loop's own thread, a sync thread
     def _flush(self) -> None:
         self._scheduled = False
+        if self._syncing and len(self._pending) < MAX_BATCH:
+            # A sync is under way: what arrives meanwhile waits for it and commits as one batch, then one sync
+            # covers it. One commit per sync writes each touched page once (fewer WAL frames to sync).
+            return
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -149,6 +173,8 @@ class GroupCommitWriter:
     def _start_sync(self) -> None:
         entries, self._unsynced = self._unsynced, []
         self._syncing = True
+        if self._ask_helper(entries):
+            return
         with self._sync_cond:
             self._sync_job = (asyncio.get_running_loop(), entries)
             if self._sync_thread is None:
@@ -156,6 +182,70 @@ class GroupCommitWriter:
                 self._sync_thread.start()
             else:
                 self._sync_cond.notify()
+
+    def _ask_helper(self, entries: list) -> bool:
+        """Hand one sync of `entries` to the forked helper; False where there is none (the thread syncs)."""
+        for _ in range(2):  # a helper found dead is replaced once
+            helper = self._helper_for(asyncio.get_running_loop())
+            if helper is None:
+                return False
+            try:
+                if self._helper_generation != self.store.generation:
+                    helper.forget()  # the store reopened: the WAL may be another file now
+                    self._helper_generation = self.store.generation
+                helper.request()
+            except OSError as exc:
+                self._helper_died(exc)
+                continue
+            self._helper_entries = entries
+            return True
+        return False
+
+    def _helper_for(self, loop: asyncio.AbstractEventLoop) -> SyncHelper | None:
+        if self._helper is not None:
+            return self._helper if self._helper_loop is loop else None
+        wal = self.store.wal_path
+        if wal is None or self._closed or self._helper_deaths >= HELPER_DEATHS or self._make_helper is None:
+            return None
+        try:
+            helper = self._make_helper(wal)
+        except OSError as exc:
+            log.warning("WAL syncs run on a thread: their helper process could not start (%s)", exc)
+            self._helper_deaths = HELPER_DEATHS
+            return None
+        loop.add_reader(helper.fileno(), self._helper_answered)
+        self._helper, self._helper_loop, self._helper_generation = helper, loop, self.store.generation
+        return helper
+
+    def _helper_answered(self) -> None:
+        helper = self._helper
+        if helper is None:
+            return
+        for error in helper.answers():
+            entries, self._helper_entries = self._helper_entries, None
+            if entries is not None:
+                self._synced(entries, error)
+        if helper.closed and self._helper is helper:
+            self._helper_died(None)
+
+    def _helper_died(self, exc: OSError | None) -> None:
+        self._helper_deaths += 1
+        log.warning("the WAL sync helper stopped%s; %s", f" ({exc})" if exc else "",
+                    "starting another" if self._helper_deaths < HELPER_DEATHS else "syncing on a thread from now on")
+        self._drop_helper()
+        entries, self._helper_entries = self._helper_entries, None
+        if entries is not None:  # committed, not yet known to be durable: sync them again
+            self._unsynced[:0] = entries
+            self._syncing = False
+            self._start_sync()
+
+    def _drop_helper(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        if self._helper_loop is not None and not self._helper_loop.is_closed():
+            self._helper_loop.remove_reader(helper.fileno())
+        helper.close()
 
     def _sync_loop(self) -> None:
         while True:
@@ -177,8 +267,11 @@ class GroupCommitWriter:
 
     def _synced(self, entries: list, exc: BaseException | None) -> None:
         self._syncing = False
-        if self._unsynced:
-            self._start_sync()  # first: the batches that came meanwhile need not wait for the answers below
+        # First: what came meanwhile commits and its sync starts; it need not wait for the answers below.
+        if self._pending:
+            self._flush()
+        if self._unsynced and not self._syncing:
+            self._start_sync()
         refused = _refusal(exc) if exc is not None else None
         if exc is not None:
             # Committed but maybe not on disk: a 5xx makes Meta deliver them again, and a wamid is stored once.

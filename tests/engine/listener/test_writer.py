@@ -1,68 +1,178 @@
 """The group-commit writer: an answer waits for its batch to be durable, and duplicates count as duplicates.
 
-SQLite: a webhook's future resolves only after a WAL sync that started after its batch committed (the sync is
-held back here, the real one still called). PostgreSQL: the batch is stored by a thread of the writer's own,
-one multi-row INSERT for the text messages, and the event loop is never the thread that talks to the server.
+SQLite: a webhook's future resolves only after a WAL sync that started after its batch committed (the sync
+helper is held back here, the real fdatasync still called); what arrives during a sync commits as one batch.
+PostgreSQL: the batch is stored by a thread of the writer's own, one multi-row INSERT for the text messages,
+and the event loop is never the thread that talks to the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import signal
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from engine.db import Database
+from engine.db.sync_helper import can_fork
+from engine.dbfaults import DISK_FULL, WriteRefused
 from engine.ingest import WebhookStore, parse_webhook
 from engine.listener.writer import GroupCommitWriter
 from engine.simulator import new_wamid, status_update, text_message
 
 
-def test_an_answer_waits_for_a_sync_that_started_after_its_commit(database: Database,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+class HeldHelper:
+    """A sync helper whose syncs end when the test says: the real fdatasync, answered through a real pipe."""
+
+    made: list[HeldHelper] = []
+
+    def __init__(self, wal: Path) -> None:
+        self.wal = wal
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        self.asked = 0
+        self.closed = False
+        HeldHelper.made.append(self)
+
+    def fileno(self) -> int:
+        return self._r
+
+    def request(self) -> None:
+        self.asked += 1
+
+    def forget(self) -> None:
+        pass
+
+    def answer(self, code: int = 0) -> None:
+        fd = os.open(self.wal, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        os.write(self._w, bytes((code,)))
+
+    def die(self) -> None:
+        os.close(self._w)  # what the writer sees when the process is gone: the end of its answers
+
+    def answers(self) -> list[OSError | None]:
+        data = os.read(self._r, 64)
+        if not data:
+            self.closed = True
+        return [None if c == 0 else OSError(c, os.strerror(c)) for c in data]
+
+    def close(self) -> None:
+        os.close(self._r)
+        if not self.closed:
+            os.close(self._w)
+        self.closed = True
+
+
+@pytest.fixture
+def held(database: Database) -> Iterator[tuple[GroupCommitWriter, list[int]]]:
+    """A writer whose syncs the test ends by hand, and the number of batches it has committed so far."""
+    HeldHelper.made.clear()
     store = WebhookStore(database)
-    writer = GroupCommitWriter(store)
-    assert not writer.off_loop
-    gates = [threading.Event(), threading.Event()]
-    started: list[int] = []  # batches committed when each sync began
     committed = [0]
-    real_store, real_sync = store.store, store.sync
+    real_store = store.store
 
     def counting_store(parsed, *, sync=True):
         out = real_store(parsed, sync=sync)
         committed[0] += 1
         return out
 
-    def held_sync() -> None:
-        n = len(started)
-        started.append(committed[0])
-        assert gates[n].wait(10)
-        real_sync()
+    store.store = counting_store  # type: ignore[method-assign]
+    writer = GroupCommitWriter(store, sync_helper=HeldHelper)
+    yield writer, committed
+    writer.close()
+    store.reset()
 
-    monkeypatch.setattr(store, "store", counting_store)
-    monkeypatch.setattr(store, "sync", held_sync)
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the writer did not get there")
+
+
+def test_an_answer_waits_for_the_sync_after_its_commit_and_arrivals_meanwhile_commit_together(
+        held: tuple[GroupCommitWriter, list[int]]) -> None:
+    writer, committed = held
 
     async def scenario() -> None:
         first = asyncio.ensure_future(writer.submit(parse_webhook(text_message("first"))))
-        await asyncio.sleep(0.2)
-        assert committed[0] == 1 and started == [1]
-        assert not first.done()  # committed, not yet synced: no answer
-        second = asyncio.ensure_future(writer.submit(parse_webhook(text_message("second"))))
-        await asyncio.sleep(0.2)
-        assert committed[0] == 2 and started == [1]  # committed while the first sync runs
-        gates[0].set()
+        await until(lambda: bool(HeldHelper.made) and HeldHelper.made[0].asked == 1)
+        helper = HeldHelper.made[0]
+        assert committed[0] == 1 and not first.done()  # committed, not yet synced: no answer
+        later = [asyncio.ensure_future(writer.submit(parse_webhook(text_message(f"later {i}")))) for i in range(3)]
+        await asyncio.sleep(0.1)
+        assert committed[0] == 1 and not any(f.done() for f in later)  # they wait for the sync under way
+        helper.answer()
         assert (await asyncio.wait_for(first, 5)).messages == 1
-        await asyncio.sleep(0.2)
-        assert started == [1, 2]  # a second sync, begun after the second commit
-        assert not second.done()  # the first sync began before its commit: it does not count
-        gates[1].set()
-        assert (await asyncio.wait_for(second, 5)).messages == 1
+        await until(lambda: helper.asked == 2)
+        assert committed[0] == 2  # the three in one batch, and a sync begun after it
+        assert not any(f.done() for f in later)
+        helper.answer()
+        assert [r.messages for r in await asyncio.wait_for(asyncio.gather(*later), 5)] == [1, 1, 1]
+        assert len(HeldHelper.made) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_sync_refused_for_a_full_disk_answers_each_webhook_with_the_reason(
+        held: tuple[GroupCommitWriter, list[int]]) -> None:
+    writer, _ = held
+    refused: list[WriteRefused] = []
+    writer.on_refused = refused.append
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(writer.submit(parse_webhook(text_message("first"))))
+        await until(lambda: bool(HeldHelper.made) and HeldHelper.made[0].asked == 1)
+        HeldHelper.made[0].answer(errno.ENOSPC)
+        with pytest.raises(WriteRefused) as caught:
+            await asyncio.wait_for(first, 5)
+        assert caught.value.reason == DISK_FULL and refused and refused[0].reason == DISK_FULL
+
+    asyncio.run(scenario())
+
+
+def test_a_helper_that_dies_mid_sync_is_replaced_and_the_batch_synced_again(
+        held: tuple[GroupCommitWriter, list[int]]) -> None:
+    writer, committed = held
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(writer.submit(parse_webhook(text_message("first"))))
+        await until(lambda: bool(HeldHelper.made) and HeldHelper.made[0].asked == 1)
+        HeldHelper.made[0].die()
+        await until(lambda: len(HeldHelper.made) == 2 and HeldHelper.made[1].asked == 1)
+        assert not first.done() and committed[0] == 1  # committed once, synced by the new helper
+        HeldHelper.made[1].answer()
+        assert (await asyncio.wait_for(first, 5)).messages == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(not can_fork(), reason="the forked helper needs os.fork")
+def test_the_real_helper_killed_between_batches_is_replaced(database: Database) -> None:
+    store = WebhookStore(database)
+    writer = GroupCommitWriter(store)
+
+    async def scenario() -> None:
+        assert (await writer.submit(parse_webhook(text_message("one")))).messages == 1
+        assert writer._helper is not None
+        os.kill(writer._helper.pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+        assert (await asyncio.wait_for(writer.submit(parse_webhook(text_message("two"))), 5)).messages == 1
 
     try:
         asyncio.run(scenario())
     finally:
-        for g in gates:
-            g.set()
+        writer.close()
         store.reset()
 
 
