@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from engine.db.models import ChatMedia, MediaStatus, Setting, utcnow
+from engine.db.queries import download_failed
 from engine.db.session import Database
 from engine.db.settings_rows import put_setting
 from engine.errors import StorageError
-from engine.media.reasons import FailureReason
 from engine.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,8 @@ def run_health_check(db: Database, storage_for: Callable[[str], Storage], *, que
         stuck = s.execute(select(func.count()).where(
             ChatMedia.processing_status.in_([MediaStatus.PENDING, MediaStatus.PROCESSING]),
             ChatMedia.created_at < now - PENDING_TOO_LONG)).scalar_one()
-        # A media the owner deleted is failed with reason "deleted" (its message stays): not a download failure.
-        deleted = ChatMedia.meta["reason"].as_string() == str(FailureReason.DELETED)
         failed_today = s.execute(select(func.count()).where(
-            ChatMedia.processing_status == MediaStatus.FAILED, ChatMedia.updated_at >= day_start,
-            or_(ChatMedia.meta["reason"].as_string().is_(None), ~deleted))).scalar_one()
+            download_failed(), ChatMedia.updated_at >= day_start)).scalar_one()
         completed = s.execute(select(ChatMedia.id, ChatMedia.path, ChatMedia.location).where(
             ChatMedia.processing_status == MediaStatus.COMPLETED).order_by(ChatMedia.id.desc())
             .limit(FILE_CHECK_LIMIT)).all()

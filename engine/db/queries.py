@@ -15,6 +15,15 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import Chat, ChatMedia, Contact, MediaStatus, utcnow
+from engine.media.reasons import FailureReason
+
+
+def download_failed() -> Any:
+    """Failed to download: a media the owner deleted is failed with reason "deleted" (its message stays), and
+    counts in no failure figure (the chat list's badge, health)."""
+    reason = ChatMedia.meta["reason"].as_string()
+    return (ChatMedia.processing_status == MediaStatus.FAILED) & or_(reason.is_(None),
+                                                                    reason != str(FailureReason.DELETED))
 
 DEFAULT_PAGE = 200
 
@@ -169,7 +178,7 @@ def chat_summaries(s: Session, *, search: str | None = None, limit: int = 500, o
         Chat.contact_id == Contact.id, Chat.direction == "in",
         or_(Contact.last_read_at.is_(None), Chat.created_at > Contact.last_read_at)).scalar_subquery()
     failed = (select(func.count()).select_from(Chat).join(ChatMedia, ChatMedia.id == Chat.media_id)
-              .where(Chat.contact_id == Contact.id, ChatMedia.processing_status == MediaStatus.FAILED)
+              .where(Chat.contact_id == Contact.id, download_failed())
               .scalar_subquery())
     details = select(Contact.id, Contact.name, Contact.wa_id, last_id.label("last_id"), n, unread,
                      failed).where(Contact.id.in_(ids)).subquery()
@@ -197,4 +206,4 @@ def failed_media_ids(s: Session) -> list[int]:
 
 
 __all__ = ["ChatSummary", "MediaView", "MessageView", "chat_summaries", "conversation", "count_chats",
-           "failed_media_ids", "mark_read", "media", "media_many"]
+           "download_failed", "failed_media_ids", "mark_read", "media", "media_many"]

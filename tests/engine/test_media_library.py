@@ -121,5 +121,6 @@ def test_delete_keeps_the_message_and_the_bytes_another_media_shares(library_eng
     assert pb.read_bytes() == jpeg((10, 200, 10))  # the other media keeps its file
     assert len(sql(eng.cfg.db_path, "select id from chats where media_id = ?", a)) == 1  # the message stays
     assert a not in eng._states().retry_all()  # "Retry all failed" leaves what the owner deleted alone
+    assert all(c.failed_media == 0 for c in eng.library.chat_page())  # nor is it a failure in the chat list's badge
     assert eng.library.delete_media([b]) == [b]
     assert not pb.exists()
