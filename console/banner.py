@@ -33,6 +33,11 @@ def banner_words(state: MaintenanceState) -> str | None:
     if state.reason == "disk_full":
         return ("The disk is full: MediaDesk cannot store new messages. "
                 f"{REDELIVERY} once you free space.")
+    if state.maintenance and state.newer:
+        return (f"A newer version of MediaDesk upgraded this database (revision {state.found_revision}); this "
+                f"version knows revisions up to {state.needed_revision}. Start the newer MediaDesk, or restore a "
+                f"backup taken before it (Database > Backups…). Until then new messages are refused "
+                f"({REDELIVERY}) and downloads wait.")
     if state.maintenance:
         found = f"revision {state.found_revision}" if state.found_revision else "no schema at all"
         return (f"The database is at {found}, but this version of MediaDesk needs revision "
@@ -107,7 +112,7 @@ class MaintenanceBanner(QFrame):
         self.setProperty("reason", state.reason or "")
         self.style().unpolish(self)  # the colour follows the "reason" property in console.qss
         self.style().polish(self)
-        self.migrate_button.setVisible(state.maintenance)
+        self.migrate_button.setVisible(state.maintenance and not state.newer)  # a migration cannot go back
         if words is not None and (before is None or before.reason != state.reason):
             self.turned_bad.emit(tray_title(state), words)
         elif words is None and before is not None and not before.ok:

@@ -67,6 +67,7 @@ class MaintenanceState:
     found_revision: str | None
     needed_revision: str | None
     since: str | None = None
+    newer: bool = False  # the database is at a revision this version does not know: a newer MediaDesk made it
 
     @property
     def maintenance(self) -> bool:
@@ -80,19 +81,12 @@ def migrate_unless_newer(cfg: Config) -> migrations.MigrationResult:
     """Migrate at open as before, except a database newer than this version: it is left as it is (a migration
     would fail, a rollback would lose its data) and the guard keeps the engine in maintenance."""
     found = migrations.current_revision(cfg)
-    if found is not None and found != "0001_baseline(unstamped)" and not _known_revision(cfg, found):
+    if not migrations.known_revision(cfg, found):
         log.warning("the database is at revision %s, newer than this version knows (it needs %s): webhooks are "
                     "refused and downloads wait until a MediaDesk that knows it runs, or the database is "
                     "migrated", found, migrations.head_revision(cfg))
         return migrations.MigrationResult(found, found, None)
     return migrations.migrate(cfg)
-
-
-def _known_revision(cfg: Config, rev: str) -> bool:
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(migrations.alembic_config(cfg))
-    return any(s.revision == rev for s in script.walk_revisions())
 
 
 class Guard:
@@ -106,6 +100,7 @@ class Guard:
         self.events = events
         self.needed = migrations.head_revision(cfg)
         self.found: str | None = self.needed
+        self._known: dict[str | None, bool] = {}  # revision -> whether this version knows it (read once each)
         self._schema_refusal: WriteRefused | None = None
         self._schema_since: str | None = None
         self._we_paused = False
@@ -168,7 +163,7 @@ class Guard:
         with self._lock:
             if self._schema_refusal is not None:
                 return MaintenanceState(False, SCHEMA, self._schema_words(), self.found, self.needed,
-                                        self._schema_since)
+                                        self._schema_since, newer=self._found_is_newer())
             if self._write_reason is not None:
                 words = f"the database refuses writes: {WORDS.get(self._write_reason, self._write_reason)}"
                 detail = f"{words} ({self._write_detail}); webhooks are answered 503 and Meta delivers them again"
@@ -176,8 +171,21 @@ class Guard:
                                         self._write_since)
             return MaintenanceState(True, None, "ok", self.found, self.needed)
 
+    def _found_is_newer(self) -> bool:
+        found = self.found
+        if found not in self._known:
+            try:
+                self._known[found] = migrations.known_revision(self.cfg, found)
+            except Exception:  # the migration scripts cannot be read: say nothing more than the revisions
+                self._known[found] = True
+        return not self._known[found]
+
     def _schema_words(self) -> str:
         found = self.found or "none (no schema)"
+        if self._found_is_newer():
+            return (f"database schema is at revision {found}, made by a newer MediaDesk (this version needs "
+                    f"revision {self.needed}): maintenance until that version runs or a backup from before it is "
+                    "restored; webhooks are answered 503 and downloads are paused")
         return (f"database schema is at revision {found}, this version needs revision {self.needed}: "
                 f"maintenance until the database is migrated (`mediadesk migrate`); webhooks are answered 503 "
                 f"and downloads are paused")

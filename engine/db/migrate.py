@@ -41,6 +41,25 @@ def head_revision(cfg: Config) -> str:
     return ScriptDirectory.from_config(alembic_config(cfg)).get_current_head() or ""
 
 
+BASELINE_UNSTAMPED = "0001_baseline(unstamped)"
+
+
+def known_revision(cfg: Config, rev: str | None) -> bool:
+    """Whether this version of MediaDesk knows `rev` (None, an empty database, and the unstamped baseline count
+    as known): a database at an unknown revision was upgraded by a newer MediaDesk."""
+    if rev is None or rev == BASELINE_UNSTAMPED:
+        return True
+    script = ScriptDirectory.from_config(alembic_config(cfg))
+    return any(s.revision == rev for s in script.walk_revisions())
+
+
+def _refuse_newer(cfg: Config, rev: str | None, doing: str) -> None:
+    if not known_revision(cfg, rev):
+        raise DatabaseError(f"cannot {doing}: the database is at revision {rev}, made by a newer MediaDesk than "
+                            f"this one (it knows revisions up to {head_revision(cfg)}). Start that newer "
+                            "version, or restore a backup taken before it (Database > Backups…)")
+
+
 def current_revision(cfg: Config) -> str | None:
     """The database's revision; None for an empty or missing database."""
     backend = backend_for(cfg.sqlalchemy_url)
@@ -52,7 +71,7 @@ def current_revision(cfg: Config) -> str | None:
             rev = MigrationContext.configure(conn).get_current_revision()
             if rev is None and inspect(conn).has_table("chat_media"):
                 # A database from before MediaDesk used Alembic: the plan's original schema.
-                return "0001_baseline(unstamped)"
+                return BASELINE_UNSTAMPED
             return rev
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot read the database schema version: {backend.explain(exc)}") from exc
@@ -100,10 +119,11 @@ def _migrate(cfg: Config) -> MigrationResult:
     head = head_revision(cfg)
     if before == head:
         return MigrationResult(before, head, None)
+    _refuse_newer(cfg, before, "migrate")
     backup = _backup_if_any(cfg, "before-migrate", before)
     ac = alembic_config(cfg)
     try:
-        if before == "0001_baseline(unstamped)":
+        if before == BASELINE_UNSTAMPED:
             command.stamp(ac, "0001_baseline")
         command.upgrade(ac, "head")
     except SQLAlchemyError as exc:
@@ -119,6 +139,7 @@ def rollback(cfg: Config) -> MigrationResult:
     before = current_revision(cfg)
     if before is None:
         raise DatabaseError("there is no database to roll back")
+    _refuse_newer(cfg, before, "roll back")
     backup = _backup_if_any(cfg, "before-rollback", before)
     try:
         command.downgrade(alembic_config(cfg), "-1")

@@ -114,6 +114,8 @@ def test_a_refused_write_shows_the_disk_full_words_until_writes_work_again(
     (MaintenanceState(False, "disk_full", "d", "3", "3"), DISK_WORDS),
     (MaintenanceState(False, "schema", "d", None, "0003"), "The database is at no schema at all"),
     (MaintenanceState(False, "database_unavailable", "d", "3", "3"), "The database is busy"),
+    (MaintenanceState(False, "schema", "d", "9999", "0003", newer=True),
+     "A newer version of MediaDesk upgraded this database (revision 9999)"),
 ])
 def test_banner_words(state: MaintenanceState, words: str | None) -> None:
     said = banner_words(state)

@@ -25,6 +25,7 @@ import engine.maintenance as maintenance_module
 from engine.config import Config
 from engine.db import migrate as migrations
 from engine.dbfaults import DATABASE_UNAVAILABLE, DISK_FULL, SCHEMA, classify
+from engine.errors import DatabaseError
 from engine.events import MaintenanceChanged
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, media_message, text_message
@@ -121,6 +122,14 @@ def test_a_newer_database_is_left_alone_and_the_engine_is_in_maintenance(config:
     info = healthz(eng)
     assert info["status"] == "maintenance" and "9999_from_the_future" in info["detail"]
     assert post_webhook(listener_url(eng), text_message("from the future")).status_code == 503
+    state = eng.maintenance_state()
+    assert state.newer and "made by a newer MediaDesk" in state.detail
+    # Neither a migration nor a rollback can know what that version did: both refuse in plain words.
+    for change in (eng.migrate, eng.rollback):
+        with pytest.raises(DatabaseError, match="made by a newer MediaDesk than this one"):
+            change()
+    assert revision(config.db_path) == "9999_from_the_future"
+    assert not any(config.backups_dir.glob("*before-*"))  # refused before a backup was taken
 
 
 def test_database_locked_past_the_busy_timeout_is_503_then_recovers(config: Config, start_engine: Any,
