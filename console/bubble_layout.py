@@ -14,7 +14,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QFont, QFontDatabase, QFontInfo, QFontMetrics
 
 from console.wording import clock, day_label
-from engine import MediaStatus, MessageView
+from engine import MediaStatus, MessageView, error_words
 
 Index = QModelIndex | QPersistentModelIndex
 MessageRole = Qt.ItemDataRole.UserRole + 1
@@ -77,6 +77,8 @@ def fallback_text(msg: MessageView) -> str | None:
         return "This message was deleted"
     if msg.media is not None or msg.type in ("location", "reaction", "contacts"):
         return None
+    if not (msg.body or "").strip() and (said := error_words(msg.meta)):
+        return said
     if msg.type == "media_placeholder":
         return "Media from the chat history (WhatsApp shares the files of the last 14 days only)"
     if msg.type == "revoke":

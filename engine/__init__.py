@@ -37,6 +37,7 @@ from engine.errors import (
 from engine.events import EventBus, HealthChanged, MaintenanceChanged, MediaStatusChanged, MessagesStored
 from engine.export import ExportResult, export_chat, media_link
 from engine.health import Finding, HealthReport
+from engine.ingest.parse import error_words
 from engine.library import ChatSummary, Library, MediaFilter, MediaItem, MediaView, MessageView
 from engine.logs import setup_logging
 from engine.maintenance import MaintenanceState
@@ -117,6 +118,7 @@ __all__ = [
     "check_backend",
     "connect_number",
     "describe_backend",
+    "error_words",
     "export_chat",
     "find_numbers",
     "get_secret",

@@ -74,6 +74,7 @@ class ParsedWebhook:
     messages: list[MessageRecord] = field(default_factory=list)
     statuses: list[StatusRecord] = field(default_factory=list)
     ignored: str | None = None  # why the body holds nothing for us, when it does not
+    errors: list[str] = field(default_factory=list)  # Meta's errors in changes with nothing else, in words
 
     @property
     def empty(self) -> bool:
@@ -140,6 +141,27 @@ def _body_for(kind: str, msg: dict[str, Any]) -> str | None:
     return None
 
 
+def error_words(meta: dict[str, Any] | None) -> str | None:
+    """Meta's errors on a message (its own, or its webhook's `value.errors`) in plain words, or None.
+
+    Meta sends a message it could not pass on with `errors` instead of content (131051 "Unsupported message
+    type", 131000 "Something went wrong"): the owner should see why the bubble is empty, not a blank one."""
+    errors = [_dict(e) for e in _list((meta or {}).get("errors"))]
+    errors += [_dict(e) for e in _list(_dict((meta or {}).get("raw")).get("errors")) if _dict(e) not in errors]
+    said = []
+    for e in errors:
+        title = _text(e.get("title")) or _text(e.get("message"))
+        detail = _text(_dict(e.get("error_data")).get("details")) or _text(e.get("details"))
+        words = title or detail or "an error"
+        if detail and detail != words:
+            words += f": {detail}"
+        code = e.get("code")
+        said.append(f"{words} (error {code})" if code is not None else words)
+    if not said:
+        return None
+    return "WhatsApp could not pass this message on: " + "; ".join(said)
+
+
 def _media_record(kind: str, msg: dict[str, Any]) -> MediaRecord | None:
     obj = _dict(msg.get(kind))
     errors = _list(msg.get("errors"))
@@ -200,9 +222,16 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
                     first_contact = first_contact or cid
                     if c.get("user_id") and c.get("wa_id"):
                         names[str(c["user_id"])] = names[cid]
+            # Errors of the whole change (131000 and the like): each of its messages carries them, so that its
+            # bubble can say why it is empty; a change with nothing else is logged in Meta's words.
+            change_errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
             for msg in _list(value.get("messages")):
                 if isinstance(msg, dict):
+                    if change_errors and not msg.get("errors"):
+                        msg = {**msg, "errors": change_errors}
                     out.messages.append(_message(msg, pnid, display, waba_id, names, first_contact))
+            if change_errors and not value.get("messages") and not value.get("statuses"):
+                out.errors.append(error_words({"errors": change_errors}) or "an error")
             for msg in _list(value.get("message_echoes")):
                 if isinstance(msg, dict):
                     to = _text(msg.get("to") or msg.get("to_user_id")) or first_contact or "unknown"
@@ -229,7 +258,7 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
                         meta=extra,
                     ))
     if out.empty:
-        out.ignored = "the body holds no messages or statuses"
+        out.ignored = ("; ".join(out.errors) if out.errors else "the body holds no messages or statuses")
     return out
 
 

@@ -124,7 +124,10 @@ class WebhookApp:
         parsed = parse_webhook(payload)
         if parsed.empty:
             # 200 all the same: Meta would otherwise retry a body we can never use, for days.
-            log.info("webhook ignored: %s", parsed.ignored)
+            if parsed.errors:
+                log.warning("Meta sent an error instead of a message: %s", parsed.ignored)
+            else:
+                log.info("webhook ignored: %s", parsed.ignored)
             return await _answer(send, 200, b'{"ok":true,"stored":0}', _JSON)
         refused = self.refusing() if self.refusing else None
         try:

@@ -74,6 +74,7 @@ PUBLIC_API = [
     "check_backend",
     "connect_number",
     "describe_backend",
+    "error_words",
     "export_chat",
     "find_numbers",
     "get_secret",

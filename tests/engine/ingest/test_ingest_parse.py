@@ -12,6 +12,7 @@ from mediadesk_testkit import fixture_payloads, sql
 from engine.config import Config
 from engine.db import Database
 from engine.ingest import ParsedWebhook, WebhookStore, parse_webhook
+from engine.ingest.parse import error_words
 from engine.simulator import (
     error_message_131052,
     inbound,
@@ -69,6 +70,35 @@ def test_unknown_type_is_unsupported_with_raw() -> None:
     m = only(parse_webhook(body))
     assert m.type == "unsupported"
     assert m.meta["raw"]["teleport"] == {"to": "mars"}
+
+
+UNSUPPORTED_PAYLOAD = {"code": 131000, "title": "Something went wrong", "message": "Something went wrong",
+                       "error_data": {"details": "Unsupported webhook payload"}}
+
+
+def test_errors_of_a_change_go_with_its_messages_in_words() -> None:
+    body = inbound("interactive", {})
+    body["entry"][0]["changes"][0]["value"]["errors"] = [UNSUPPORTED_PAYLOAD]
+    m = only(parse_webhook(body))
+    assert m.type == "interactive" and m.body is None and m.meta["errors"] == [UNSUPPORTED_PAYLOAD]
+    assert error_words(m.meta) == ("WhatsApp could not pass this message on: Something went wrong: "
+                                   "Unsupported webhook payload (error 131000)")
+    # A message's own errors are its own: the change's do not replace them.
+    own = {"code": 131051, "title": "Unsupported message type", "details": "Message type is not currently supported"}
+    body = inbound("unknown", None, errors=[own])
+    body["entry"][0]["changes"][0]["value"]["errors"] = [UNSUPPORTED_PAYLOAD]
+    m = only(parse_webhook(body))
+    assert m.type == "unsupported" and "131051" in error_words(m.meta) and "131000" not in error_words(m.meta)
+    assert error_words(only(parse_webhook(inbound("text", {"body": "hi"}))).meta) is None
+
+
+def test_a_change_with_only_errors_is_ignored_in_metas_words() -> None:
+    body = inbound("text", {"body": "x"})
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["messages"]
+    value["errors"] = [UNSUPPORTED_PAYLOAD]
+    parsed = parse_webhook(body)
+    assert parsed.empty and parsed.errors and "Unsupported webhook payload (error 131000)" in parsed.ignored
 
 
 def test_131052_is_a_failed_media_record() -> None:
