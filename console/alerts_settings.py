@@ -25,11 +25,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
-from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE, CheckedField
 from console.tasks import run_task
 from engine import AlertDelivery, Config, ConfigError, MediaDeskError
 
@@ -67,28 +66,6 @@ def delivery_words(deliveries: list[AlertDelivery]) -> list[tuple[bool, str]]:
         out.append((True, f"✔ {name}: the test alert was sent.") if d.ok
                    else (False, f"✖ {name}: not sent: {(d.error or 'no reason given').rstrip('.')}."))
     return out
-
-
-class _Checked:
-    """A line edit with its message under it."""
-
-    def __init__(self, editor: QLineEdit) -> None:
-        self.editor = editor
-        self.message = QLabel("")
-        self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setWordWrap(True)
-        self.message.hide()
-        self.box = QWidget()
-        lay = QVBoxLayout(self.box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(1)
-        lay.addWidget(editor)
-        lay.addWidget(self.message)
-
-    def show(self, error: str | None) -> bool:
-        self.message.setText(error or "")
-        self.message.setVisible(bool(error))
-        return error is None
 
 
 class AlertsSection(QGroupBox):
@@ -157,12 +134,12 @@ class AlertsSection(QGroupBox):
         form.addRow("", note)
         self.valid()
 
-    def _edit(self, name: str, text: str, placeholder: str) -> _Checked:
+    def _edit(self, name: str, text: str, placeholder: str) -> CheckedField:
         edit = QLineEdit(text)
         edit.setObjectName(name)
         edit.setPlaceholderText(placeholder)
         edit.textChanged.connect(self._edited)
-        return _Checked(edit)
+        return CheckedField(edit)
 
     def _edited(self, *_args: Any) -> None:
         self.valid()

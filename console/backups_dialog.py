@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from console.maintenance import Maintenance
+from console.rows_model import Index, RowsModel
 from console.tasks import run_task
 from engine import BackupInfo, MediaDeskError
 
 log = logging.getLogger(__name__)
-Index = QModelIndex | QPersistentModelIndex
 BackupRole = Qt.ItemDataRole.UserRole + 1
 NOTE_STYLE = "color: #54656f;"
 ERROR_STYLE = "color: #c62828;"
@@ -44,36 +44,15 @@ def size_words(n: int) -> str:
     return f"{n} bytes"
 
 
-class BackupsModel(QAbstractTableModel):
+class BackupsModel(RowsModel[BackupInfo]):
     HEADERS = ("Taken", "Why", "Size", "File")
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._backups: list[BackupInfo] = []
-
-    def set_backups(self, backups: list[BackupInfo]) -> None:
-        self.beginResetModel()
-        self._backups = list(backups)
-        self.endResetModel()
-
-    def backup(self, row: int) -> BackupInfo | None:
-        return self._backups[row] if 0 <= row < len(self._backups) else None
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
-        return 0 if parent.isValid() else len(self._backups)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    set_backups = RowsModel.set_rows
+    backup = RowsModel.row_at
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._backups):
+        b = self.cell_row(index)
+        if b is None:
             return None
-        b = self._backups[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             # taken_at is local time already (it is the file's name)
             return (f"{b.taken_at:%Y-%m-%d %H:%M:%S}", b.reason[:1].upper() + b.reason[1:], size_words(b.size),

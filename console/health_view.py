@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,49 +25,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.rows_model import Index, RowsModel
 from console.tasks import run_task
 from console.wording import local_time
 from engine import Finding, HealthChanged, HealthReport, MediaDeskError
 
 log = logging.getLogger(__name__)
 GOOD, BAD, MUTED = "#2e7d32", "#c62828", "#666666"
-Index = QModelIndex | QPersistentModelIndex
 
 
-class FindingsModel(QAbstractTableModel):
+class FindingsModel(RowsModel[Finding]):
     """A thin read-only adapter over the last report's findings."""
 
     HEADERS = ("", "Check", "Value", "Detail")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._findings: list[Finding] = []
         style = parent.style() if parent is not None else None
         self._icons = {
             True: style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton) if style else None,
             False: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else None,
         }
 
-    def set_findings(self, findings: list[Finding]) -> None:
-        self.beginResetModel()
-        self._findings = list(findings)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
-        return 0 if parent.isValid() else len(self._findings)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    set_findings = RowsModel.set_rows
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._findings):
+        f = self.cell_row(index)
+        if f is None:
             return None
-        f = self._findings[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return ("OK" if f.ok else "Problem", f.name, "" if f.value is None else str(f.value), f.detail)[col]

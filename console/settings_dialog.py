@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from console.alerts_settings import AlertsSection
 from console.backend_group import BackendGroup
 from console.backup_settings import BackupScheduleSection
-from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE
+from console.form_styles import ERROR_STYLE, NOTE_STYLE, OK_STYLE, CheckedField
 from console.retention_settings import RetentionGroup
 from console.settings_checks import (
     Validator,
@@ -75,30 +75,6 @@ def _secrets_state(data_dir: Path) -> tuple[str | None, dict[str, bool]]:
 
 
 # -- the dialog
-class _Field:
-    """An editor with its message line under it."""
-
-    def __init__(self, editor: QLineEdit, validator: Validator | None = None) -> None:
-        self.editor = editor
-        self.validator = validator
-        self.message = QLabel("")
-        self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setWordWrap(True)
-        self.message.hide()
-        self.box = QWidget()
-        lay = QVBoxLayout(self.box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(1)
-        lay.addWidget(editor)
-        lay.addWidget(self.message)
-
-    def check(self, active: bool = True) -> bool:
-        error = self.validator(self.editor.text()) if (self.validator and active) else None
-        self.message.setText(error or "")
-        self.message.setVisible(bool(error))
-        return error is None
-
-
 class SettingsDialog(QDialog):
     """Edit `cfg`; after OK, `result_config()` is the new Config (already saved to file, keyring and db)."""
 
@@ -112,7 +88,7 @@ class SettingsDialog(QDialog):
         self._keyring: dict[str, bool] | None = None
         self._result: Config | None = None
         self._testing = False
-        self.fields: dict[str, _Field] = {}
+        self.fields: dict[str, CheckedField] = {}
         self._build()
         # Wide enough that the notes under the fields wrap in two or three lines, not eight.
         self.setMinimumSize(940, 600)
@@ -122,14 +98,14 @@ class SettingsDialog(QDialog):
 
     # -- building
     def _line(self, name: str, text: str = "", validator: Validator | None = None, *,
-              placeholder: str = "", secret: bool = False) -> _Field:
+              placeholder: str = "", secret: bool = False) -> CheckedField:
         edit = QLineEdit(text)
         edit.setObjectName(name)
         edit.setPlaceholderText(placeholder)
         if secret:
             edit.setEchoMode(QLineEdit.EchoMode.Password)
         edit.textChanged.connect(self.revalidate)
-        field = _Field(edit, validator)
+        field = CheckedField(edit, validator)
         self.fields[name] = field
         return field
 

@@ -11,14 +11,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication
 
 import gc  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from console_helpers import open_window  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from console.bridge import EngineBridge  # noqa: E402
 from console.main_window import MainWindow  # noqa: E402
 from console.tasks import wait_for_tasks  # noqa: E402
 from engine import Config, MediaDeskEngine  # noqa: E402
@@ -86,18 +86,6 @@ def engine(cfg: Config) -> Iterator[MediaDeskEngine]:
 
 
 @pytest.fixture
-def window(qtbot: Any, engine: MediaDeskEngine, cfg: Config) -> Iterator[MainWindow]:
-    bridge = EngineBridge()
-    bridge.attach(engine.events)
-    win = MainWindow(engine, bridge, cfg)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.chats.loaded, timeout=10_000):
-        win.engine_ready()
-    try:
+def window(qtbot: Any, engine: MediaDeskEngine) -> Iterator[MainWindow]:
+    with open_window(qtbot, engine) as win:
         yield win
-    finally:
-        bridge.detach()
-        win.close()
-        wait_for_tasks(10_000)
-        QApplication.processEvents()

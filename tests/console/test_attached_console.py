@@ -25,20 +25,9 @@ BUCKET = "shared-media"
 
 
 @pytest.fixture
-def s3_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))):
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
+def s3_url(s3_endpoint: str) -> str:
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    return s3_endpoint
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import media_status, send_media
+from console_helpers import media_status, open_window, send_media
 from PySide6.QtGui import QGuiApplication
 
-from console.bridge import EngineBridge
 from console.main_window import MainWindow
 from engine import Config, ExportResult, MediaDeskEngine
 from engine.simulator import CloudSimulator
@@ -75,40 +74,19 @@ def test_a_local_media_has_no_link_menu(qtbot: Any, window: MainWindow, engine: 
 
 
 @pytest.fixture
-def s3_window(qtbot: Any, cfg: Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MainWindow]:
+def s3_window(qtbot: Any, cfg: Config, s3_endpoint: str) -> Iterator[MainWindow]:
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                 "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(k, v)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="links")
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="links")
     eng = MediaDeskEngine(cfg.with_changes(storage="s3", s3_bucket="links", s3_region="us-east-1",
-                                           s3_endpoint_url=endpoint))
+                                           s3_endpoint_url=s3_endpoint))
     eng.open()
     eng.start()
-    bridge = EngineBridge()
-    bridge.attach(eng.events)
-    win = MainWindow(eng, bridge, eng.cfg)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.chats.loaded, timeout=10_000):
-        win.engine_ready()
     try:
-        yield win
+        with open_window(qtbot, eng) as win:
+            yield win
     finally:
-        bridge.detach()
-        win.close()
-        from console.tasks import wait_for_tasks
-
-        wait_for_tasks(10_000)
         eng.stop()
-        server.stop()
 
 
 def test_copy_link_for_a_media_on_s3(qtbot: Any, s3_window: MainWindow, sim: CloudSimulator) -> None:

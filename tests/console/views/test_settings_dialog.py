@@ -7,7 +7,6 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import null
-from moto.server import ThreadedMotoServer
 from PySide6.QtWidgets import QDialogButtonBox
 
 from console.settings_checks import validate_bucket
@@ -177,17 +176,9 @@ def test_without_a_keyring_secrets_are_saved_to_the_private_file_and_read_after_
 
 
 @pytest.fixture
-def s3_server(monkeypatch):
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket="rossi-media")
-    yield url
-    server.stop()
+def s3_server(s3_endpoint: str) -> str:
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="rossi-media")
+    return s3_endpoint
 
 
 @pytest.mark.parametrize("bucket, outcome", [("rossi-media", "✔ S3 bucket rossi-media is reachable and writable"),
