@@ -64,10 +64,14 @@ def workers_alive(huey: Huey, *, now: float | None = None) -> int:
     """Worker threads alive in every process on this queue, by their heartbeats."""
     now = time.time() if now is None else now
     total = 0
+    host = socket.gethostname()
     for key, value in huey.storage.result_items().items():
         key = key.decode() if isinstance(key, bytes) else str(key)
         if not key.startswith(_PREFIX):
             continue
+        beat_host, _, pid = key[len(_PREFIX):].rpartition(".")
+        if beat_host == host and pid.isdigit() and not _running(int(pid)):
+            continue  # a process of this machine that died (kill -9) less than FRESH_S ago
         try:
             beat = json.loads(value)
             if now - float(beat["at"]) <= FRESH_S:
@@ -75,3 +79,13 @@ def workers_alive(huey: Huey, *, now: float | None = None) -> int:
         except (ValueError, KeyError, TypeError):
             continue
     return total
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
+    return True

@@ -257,9 +257,16 @@ class MediaDeskEngine:
     def reconcile(self) -> int:
         """Re-enqueue media a crash or a flush left unfinished, exactly once each; drop stale temp files."""
         removed = remove_stale_temp_files(self.cfg.data_dir)
-        # The rows are the truth: empty the transport so that no media is queued twice.
-        self.queue.flush()
-        todo = unfinished_media(self.db, self.events)
+        shared = self.queue.workers_alive_everywhere() > 0
+        if shared:
+            # Live workers elsewhere share this queue: its tasks are theirs to run (thumbnails and scheduled
+            # retries among them). Only what a dead process left behind is queued here; a pending row without
+            # a task is the guard's sweep's to find.
+            todo = unfinished_media(self.db, self.events, freed_only=True)
+        else:
+            # The rows are the truth: empty the transport so that no media is queued twice.
+            self.queue.flush()
+            todo = unfinished_media(self.db, self.events)
         now = [mid for mid, delay in todo if delay <= 0]
         self.queue.enqueue_many(now)
         for mid, delay in todo:

@@ -29,8 +29,10 @@ def remove_stale_temp_files(data_dir: Path) -> int:
     return n
 
 
-def unfinished_media(db: Database, events: EventBus | None = None) -> list[tuple[int, float]]:
-    """Free media a dead process left `processing`; return every pending id with its delay.
+def unfinished_media(db: Database, events: EventBus | None = None, *,
+                     freed_only: bool = False) -> list[tuple[int, float]]:
+    """Free media a dead process left `processing`; return every pending id with its delay (`freed_only`: only
+    those just freed, for a queue that live workers elsewhere share: the others' tasks are still in it).
 
     Rows another live process is downloading stay theirs. The delay honours a retry that was already
     scheduled (metadata next_attempt_at). `events` hears of each media freed.
@@ -41,9 +43,11 @@ def unfinished_media(db: Database, events: EventBus | None = None) -> list[tuple
     orphans = [row for row in held if holder_is_gone(row.meta, now)]
     if len(orphans) < len(held):
         log.info("%d media are being downloaded by another live process; left to it", len(held) - len(orphans))
-    states.free(orphans)
+    freed = set(states.free(orphans))
     out = []
     for mid, meta in states.pending():
+        if freed_only and mid not in freed:
+            continue
         delay = 0.0
         nxt = meta.get("next_attempt_at")
         if nxt:

@@ -297,3 +297,33 @@ def test_metrics_count_the_workers_of_every_process_on_the_queue(
         worker.stop_consumer(timeout=5)
         worker.close()
     wait_until(lambda: sample("mediadesk_workers_alive") == 0, timeout=5, what="a stopped worker to leave the count")
+
+
+def test_a_process_joining_a_shared_queue_leaves_the_others_tasks_in_it(
+        config: Config, start_engine: Callable[..., MediaDeskEngine]) -> None:
+    migrate(config)
+    worker = TaskQueue(config, download=lambda mid: None)  # a live `mediadesk worker` elsewhere, paused
+    worker.huey.flush()
+    worker.start_consumer(workers=1)
+    worker.hold(True)
+    try:
+        wait_until(lambda: worker.workers_alive_everywhere() == 1, timeout=10, what="the worker's heartbeat")
+        worker.enqueue_many([424242])  # its task (a thumbnail, a retry: whatever it queued) waits in the queue
+        assert worker.pending_count() == 1
+        start_engine(config, workers=False)  # a listener joins: its start reconciles
+        assert worker.pending_count() == 1  # the live worker's task is still there
+    finally:
+        worker.stop_consumer(timeout=5)
+        worker.close()
+
+
+def test_a_process_alone_on_its_queue_empties_it_at_start(config: Config,
+                                                          start_engine: Callable[..., MediaDeskEngine]) -> None:
+    migrate(config)
+    left = TaskQueue(config, download=lambda mid: None)  # what a process that is gone left queued
+    left.huey.flush()
+    left.enqueue_many([424242])
+    assert left.pending_count() == 1
+    left.close()
+    eng = start_engine(config, workers=False)
+    assert eng.queue.pending_count() == 0  # the rows are the truth: nothing of the dead process's is run twice
