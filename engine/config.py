@@ -64,6 +64,7 @@ ENV_FIELDS: dict[str, str] = {
     "MEDIADESK_DISK_BAD_MB": "disk_bad_mb",
     "MEDIADESK_TUNNEL_AUTHTOKEN": "tunnel_authtoken",
     "MEDIADESK_TUNNEL_DOMAIN": "tunnel_domain",
+    "MEDIADESK_TUNNEL": "tunnel",
     "MEDIADESK_RETENTION_ACTION": "retention_action",
     "MEDIADESK_RETENTION_DAYS": "retention_days",
     "MEDIADESK_RETENTION_TYPES": "retention_types",
@@ -124,6 +125,7 @@ class Config:
     disk_bad_mb: int = 200
     tunnel_authtoken: str | None = None  # the owner's ngrok authtoken (a secret): the built-in tunnel's account
     tunnel_domain: str | None = None  # a static ngrok domain, so the address Meta holds survives a restart
+    tunnel: bool = False  # open the built-in tunnel whenever the listener starts (Connect WhatsApp… sets it)
     retention_action: str = "keep"  # keep (forever) | s3 (move there) | delete, after retention_days
     retention_days: int = 90
     retention_types: tuple[str, ...] = ()  # the media types the policy applies to; empty: every type
@@ -294,6 +296,7 @@ def _coerce(cfg: Config) -> Config:
         retention_types=retention_types,
         attached=_flag(cfg.attached),
         attached_workers=_flag(cfg.attached_workers),
+        tunnel=_flag(cfg.tunnel),
     )
 
 

@@ -35,6 +35,7 @@ from engine.connect import (
 )
 from engine.connect import find_numbers as _find_numbers
 from engine.errors import ConnectError
+from engine.settings_file import save_settings
 from engine.tunnel import TunnelProvider
 
 if TYPE_CHECKING:
@@ -118,6 +119,12 @@ def open_public_address(engine: MediaDeskEngine, *, app_secret: str | None = Non
         if tunnel:
             engine.close_tunnel()
         raise ConnectError(f"the self-test through {url} failed: {why}", reason="callback")
+    # Remembered: the tunnel opens again whenever MediaDesk starts, at the same static domain (the address Meta
+    # holds); an address of the owner's own needs nothing from MediaDesk at start.
+    domain = ((tunnel_domain or "").strip() or cfg.tunnel_domain) if tunnel else cfg.tunnel_domain
+    if (engine.cfg.tunnel, engine.cfg.tunnel_domain) != (tunnel, domain):
+        engine.reconfigure(engine.cfg.with_changes(tunnel=tunnel, tunnel_domain=domain))
+        save_settings(engine.cfg)
     how = "the built-in tunnel" if tunnel else "your address"
     return PublicAddress(url, tunnel, f"{url} reaches MediaDesk: the self-test through {how} answered the "
                                       "handshake as Meta will")

@@ -20,9 +20,9 @@ from engine.config import Config
 from engine.db import migrate as migrations
 from engine.db.backend import backend_for
 from engine.db.session import Database
-from engine.errors import ConfigError, StorageError
+from engine.errors import ConfigError, StorageError, TunnelError
 from engine.events import EventBus, HealthChanged, MessagesStored
-from engine.health import HealthReport, last_report
+from engine.health import Finding, HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.library import Library
 from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 class MediaDeskEngine:
     """Owns every long-lived part of the engine. Thread-safe for the public methods below."""
 
-    def __init__(self, cfg: Config, *, events: EventBus | None = None) -> None:
+    def __init__(self, cfg: Config, *, events: EventBus | None = None, tunnels: TunnelProvider | None = None) -> None:
+        """`tunnels` is the built-in tunnel's provider (None: ngrok's Agent SDK)."""
         self.cfg = cfg
         self.events = events or EventBus()
+        self.tunnels = tunnels
         self.db: Database | None = None
         self.storage: Storage | None = None
         self.queue: TaskQueue | None = None
@@ -61,6 +63,7 @@ class MediaDeskEngine:
         self.listener_metrics: ListenerMetrics | None = None
         self.relay: EventPublisher | None = None  # this process's status events, out to every other process
         self.tunnel: PublicTunnel | None = None  # the built-in tunnel's public address, once opened
+        self.tunnel_problem: str | None = None  # why the tunnel set to open at start is not open, in words
         self._pause_watch: PauseWatcher | None = None  # the owner's Pause, shared by every process (shared_pause)
         self.attachment: Attachment | None = None  # set while attached to a shared backend (engine.attach)
         # Start, stop and reconfigure swap the listener and the workers: one at a time.
@@ -112,6 +115,8 @@ class MediaDeskEngine:
                                                 on_refused=self.guard.on_refused, on_stored=self.guard.on_stored)
                 self.listener = self._bind_listener(self.cfg)
                 self.listener.start()
+                if self.cfg.tunnel:
+                    threading.Thread(target=self._reopen_tunnel, name="mediadesk-tunnel", daemon=True).start()
 
     def attach(self, *, workers: bool = False) -> None:
         """Run as a console attached to a shared backend: no listener, workers only if asked, every process's
@@ -190,6 +195,22 @@ class MediaDeskEngine:
             return applied
 
     # -- the built-in tunnel (engine/tunnel.py)
+    def _reopen_tunnel(self) -> None:
+        """The tunnel Connect WhatsApp… opened, open again at start (off the caller's thread: the provider
+        connects over the internet). Meta holds its address: with a static domain it is the same one."""
+        try:
+            tunnel = self.open_tunnel()
+        except (TunnelError, ConfigError) as exc:
+            self.tunnel_problem = f"the built-in tunnel did not open: {exc}"
+            log.warning("%s; Meta cannot reach this computer until it does (Connect WhatsApp… tries again)",
+                        self.tunnel_problem)
+            return
+        self.tunnel_problem = None
+        log.info("the built-in tunnel is open again at %s", tunnel.url)
+        if not self.cfg.tunnel_domain:
+            log.warning("the tunnel has a new address (%s) and Meta still calls the old one: set a static domain "
+                        "in Connect WhatsApp… so that the address survives restarts", tunnel.url)
+
     def open_tunnel(self, *, provider: TunnelProvider | None = None, authtoken: str | None = None,
                     domain: str | None = None) -> PublicTunnel:
         """A public address for `/webhook` alone (replacing one already open); TunnelError, in words, when it
@@ -199,7 +220,7 @@ class MediaDeskEngine:
                 raise ConfigError("the engine is not open yet: start it before opening a public address")
             self.close_tunnel()
             self.tunnel = open_tunnel(self.cfg, self.store, on_committed=self._on_committed,
-                                      provider=provider or NgrokTunnels(),
+                                      provider=provider or self.tunnels or NgrokTunnels(),
                                       authtoken=authtoken or self.cfg.tunnel_authtoken,
                                       domain=domain or self.cfg.tunnel_domain)
             return self.tunnel
@@ -331,9 +352,18 @@ class MediaDeskEngine:
         running = self.queue is not None and self.queue.workers_alive() > 0
         report = check_health(self.cfg, self.db, self.storage_for, queue_length=self.queue.pending_count(),
                               workers_alive=self.queue.workers_alive(), workers_expected=running,
-                              extra_findings=self.guard.findings(), schema_ok=self.guard.schema_ok)
+                              extra_findings=self.guard.findings() + self._tunnel_findings(),
+                              schema_ok=self.guard.schema_ok)
         self.events.emit(HealthChanged(ok=report.ok, report=report))
         return report
+
+    def _tunnel_findings(self) -> list[Finding]:
+        if not self.cfg.tunnel or self.listener is None:
+            return []
+        if self.tunnel is not None:
+            return [Finding("Public address", True, self.tunnel.url, "the built-in tunnel is open: Meta reaches "
+                                                                      "this computer")]
+        return [Finding("Public address", False, None, self.tunnel_problem or "the built-in tunnel is opening")]
 
     def health_summary(self) -> dict[str, Any]:
         """What /healthz answers: listener, queue, workers, database, the last health check."""

@@ -18,6 +18,7 @@ SETTINGS_KEYS += ("retention_action", "retention_days", "retention_types")  # th
 SETTINGS_KEYS += ("alert_webhook_url", "alert_email_to", "alert_email_from", "smtp_host", "smtp_port", "smtp_security",
                   "smtp_user")  # the Alerts section
 SETTINGS_KEYS += ("backup_every_hours", "backup_keep")  # the Backups section
+SETTINGS_KEYS += ("tunnel", "tunnel_domain")  # the built-in tunnel that Connect WhatsApp… opened
 
 
 def _toml_value(v: Any) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mediadesk_testkit import ACCESS_TOKEN, APP_SECRET, sql, wait_until
+from mediadesk_testkit import ACCESS_TOKEN, APP_SECRET, post_webhook, sql, wait_until
 
 from engine import secrets
 from engine.config import load_config
 from engine.connect_live import find_numbers, open_public_address, subscribe_number
-from engine.errors import ConnectError
-from engine.simulator import CloudSimulator
+from engine.errors import ConnectError, TunnelError
+from engine.runtime import MediaDeskEngine
+from engine.simulator import CloudSimulator, text_message
 from engine.tunnel import LoopbackTunnels
 
 WABA, NUMBER, SECOND = "104996122399160", "106540352242922", "106540352242933"
@@ -77,6 +78,53 @@ def test_through_the_tunnel_meta_verifies_the_public_address(sim, sim_config, st
     (first,) = sim.deliveries
     assert first.done.wait(10) and first.status == 200
     assert secrets.get_secret("tunnel_authtoken", data_dir=sim_config.data_dir) == "owner-ngrok-token"
+
+
+def test_the_tunnel_opens_again_at_the_next_start_at_its_static_domain(sim, sim_config, start_engine):
+    eng = start_engine(sim_config, workers=False)
+    open_public_address(eng, tunnel=True, provider=LoopbackTunnels(), tunnel_authtoken="owner-ngrok-token",
+                        tunnel_domain="atlas-cafe.ngrok.app")
+    eng.stop()
+    after_restart = load_config({"data_dir": sim_config.data_dir}, environ={})
+    assert after_restart.tunnel and after_restart.tunnel_domain == "atlas-cafe.ngrok.app"
+    assert after_restart.tunnel_authtoken == "owner-ngrok-token"
+    tunnels = LoopbackTunnels()
+    # (this test's app secret came with its config, not from the keyring: it goes with the restart the same way)
+    restart = after_restart.with_changes(graph_url=sim_config.graph_url, app_secret=sim_config.app_secret)
+    again = MediaDeskEngine(restart, tunnels=tunnels)
+    try:
+        again.start(workers=False)
+        wait_until(lambda: again.tunnel is not None, timeout=10, what="the tunnel to open again")
+        assert tunnels.opened == [again.tunnel.url] and again.tunnel_problem is None
+        finding = next(f for f in again.health_check().findings if f.name == "Public address")
+        assert finding.ok and finding.value == again.tunnel.url
+        assert post_webhook(again.tunnel.url, text_message("after a restart"), secret=APP_SECRET).status_code == 200
+    finally:
+        again.stop()
+    # An address of the owner's own needs nothing at start: the tunnel is not opened any more.
+    eng = start_engine(restart.with_changes(tunnel=False), workers=False)
+    eng.reconfigure(eng.cfg.with_changes(tunnel=True))  # as loaded from the file: set to reopen
+    open_public_address(eng, own_url=eng.listener.address + "/webhook")
+    assert not load_config({"data_dir": sim_config.data_dir}, environ={}).tunnel
+
+
+def test_a_tunnel_that_does_not_reopen_is_a_health_finding_in_words(sim_config):
+    class Offline:
+        name = "ngrok"
+
+        def open(self, local_address, *, authtoken, domain):
+            raise TunnelError("the tunnel could not reach ngrok: check this computer's internet connection",
+                              reason="network")
+
+    eng = MediaDeskEngine(sim_config.with_changes(tunnel=True, tunnel_authtoken="t"), tunnels=Offline())
+    try:
+        eng.start(workers=False)
+        wait_until(lambda: eng.tunnel_problem is not None, timeout=10, what="the failed reopening")
+        finding = next(f for f in eng.health_check().findings if f.name == "Public address")
+        assert not finding.ok and "internet connection" in finding.detail
+        assert post_webhook(eng.listener.address, text_message("still local"), secret=APP_SECRET).status_code == 200
+    finally:
+        eng.stop()
 
 
 @pytest.mark.parametrize(("kwargs", "reason", "words"), [
