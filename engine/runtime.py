@@ -31,7 +31,7 @@ from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
 from engine.media.dedupe import StorageUsage, storage_usage
 from engine.media.state import MediaStates
-from engine.media.thumbnails import make_thumbnail, schedule_thumbnails
+from engine.media.thumbnails import make_thumbnail, schedule_thumbnails, without_thumbnail
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
@@ -107,6 +107,8 @@ class MediaDeskEngine:
             if reconcile and self.guard.schema_ok:
                 self.reconcile()
             if workers:
+                if self.guard.schema_ok:
+                    self.backfill_thumbnails()
                 self.queue.start_consumer()
                 self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
                 self._sweeper.start()
@@ -411,9 +413,21 @@ class MediaDeskEngine:
         bounded batch of older attempts first; `catch_up_all` (a one-off report) counts them all."""
         return collect_metrics(self.db, window=window, catch_up_batches=None if catch_up_all else 1)
 
+    def backfill_thumbnails(self) -> int:
+        """Queue thumbnails for a batch of completed media that have none (downloaded before thumbnails
+        existed, or a flush dropped their task); how many were queued. At start and with every scrub run."""
+        todo = without_thumbnail(self.db)
+        for mid in todo:
+            self.thumbnail_later(mid)
+        if todo:
+            log.info("queued %d thumbnails for media stored without one", len(todo))
+        return len(todo)
+
     def scrub(self) -> VerifyReport:
-        """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again."""
+        """Re-hash the next batch of stored files (the periodic scrub); bad ones are fetched again. Media
+        still without a thumbnail get theirs queued too."""
         c = self.cfg
+        self.backfill_thumbnails()
         return scrub(self.db, self.storage_for, requeue=self.queue.enqueue_many, every_min=c.scrub_every_min or 60,
                      period_days=c.scrub_period_days, max_files=c.scrub_max_files, events=self.events)
 

@@ -31,6 +31,8 @@ from engine.errors import StorageError
 from engine.storage import LocalStorage, Storage
 
 log = logging.getLogger(__name__)
+BACKFILL_BATCH = 200  # media without a thumbnail (completed before thumbnails existed) queued per run
+NONE_KEY = "thumbnail_none"  # set when no renderer could read the file: the backfill does not try it again
 PREFIX = "thumbnails"
 BOX = (320, 320)  # the largest box a bubble or a grid cell shows, at 1x; 2x screens scale it up a little
 META_KEY = "thumbnail"
@@ -156,8 +158,9 @@ def make_thumbnail(db: Database, storage_for: Callable[[str], Storage], media_id
             made = render(local, kind)
         except Exception as exc:  # a file a decoder chokes on (corrupt, exotic): no thumbnail, not a failure
             log.info("no thumbnail for media %s (%s): %s", media_id, kind, exc)
-            return None
+            made = None
         if made is None:
+            _record(db, media_id, NONE_KEY, True)
             return None
         data, ext = made
         key = thumbnail_key(media_id, ext)
@@ -165,11 +168,28 @@ def make_thumbnail(db: Database, storage_for: Callable[[str], Storage], media_id
     finally:
         if fetched is not None:
             fetched.unlink(missing_ok=True)
+    _record(db, media_id, META_KEY, key)
+    return key
+
+
+def _record(db: Database, media_id: int, name: str, value: Any) -> None:
     with db.session() as s:
         # Only the one key, in SQL: a status transition committed meanwhile keeps its own metadata.
         s.execute(update(ChatMedia).where(ChatMedia.id == media_id)
-                  .values(meta=db.backend.json_with(ChatMedia.meta, META_KEY, key)))
-    return key
+                  .values(meta=db.backend.json_with(ChatMedia.meta, name, value)))
+
+
+def without_thumbnail(db: Database, *, limit: int = BACKFILL_BATCH) -> list[int]:
+    """Completed media of a kind that has thumbnails and none yet (nor a file found unreadable), newest first:
+    what was downloaded before thumbnails existed, or whose thumbnail task a flush dropped."""
+    meta = ChatMedia.meta
+    with db.session() as s:
+        rows = s.execute(
+            select(ChatMedia.id, ChatMedia.type, Chat.type).outerjoin(Chat, Chat.media_id == ChatMedia.id)
+            .where(ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.path.is_not(None),
+                   meta[META_KEY].as_string().is_(None), meta[NONE_KEY].as_string().is_(None))
+            .order_by(ChatMedia.id.desc()).limit(limit * 4)).all()
+    return [mid for mid, mime, message_type in rows if kind_of(mime, message_type)][:limit]
 
 
 def _store(storage: Storage, key: str, data: bytes) -> None:

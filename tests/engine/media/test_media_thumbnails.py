@@ -13,7 +13,7 @@ from mediadesk_testkit import listener_url, media_row, post_webhook, sql, wait_u
 from PIL import Image
 
 from engine.config import Config
-from engine.media.thumbnails import PREFIX, kind_of, make_thumbnail
+from engine.media.thumbnails import PREFIX, kind_of, make_thumbnail, without_thumbnail
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, media_message
 
@@ -130,6 +130,26 @@ def test_an_unreadable_file_has_no_thumbnail_and_stays_completed(sim: CloudSimul
     wait_until(lambda: media_row(eng.cfg.db_path, mid)["processing_status"] in ("completed", "failed"))
     assert make_thumbnail(eng.db, eng.storage_for, mid) is None
     assert media_row(eng.cfg.db_path, mid)["processing_status"] in ("completed", "failed")
+
+
+def test_media_stored_before_thumbnails_existed_get_theirs_at_the_next_start(
+        sim: CloudSimulator, sim_config: Config, start_engine: Callable[..., MediaDeskEngine]) -> None:
+    eng = start_engine(sim_config)
+    photo = send(eng, sim, "OLD-PHOTO", "image", "image/jpeg", jpeg())
+    torn = send(eng, sim, "OLD-TORN", "image", "image/jpeg", jpeg()[:200])
+    audio = send(eng, sim, "OLD-AUDIO", "audio", "audio/ogg", b"OggS" + b"\0" * 200)
+    wait_until(lambda: thumbnail_of(eng, photo), timeout=20, what="the thumbnail")
+    wait_until(lambda: "thumbnail_none" in (media_row(eng.cfg.db_path, torn)["metadata"] or {}), timeout=20,
+               what="the torn file found unreadable")
+    eng.stop()
+    # As a database from before thumbnails: no key, and no file behind it.
+    (eng.cfg.data_dir / thumbnail_of(eng, photo)).unlink()
+    sql(eng.cfg.db_path, "update chat_media set metadata = json_remove(metadata, '$.thumbnail') where id = ?", photo)
+    assert without_thumbnail(eng.db) == [photo]  # not the unreadable one again, never the audio
+    again = start_engine(sim_config)
+    key = wait_until(lambda: thumbnail_of(again, photo), timeout=20, what="the backfilled thumbnail")
+    assert (again.cfg.data_dir / key).is_file() and thumbnail_of(again, audio) is None
+    assert without_thumbnail(again.db) == [] and again.backfill_thumbnails() == 0
 
 
 def test_on_s3_the_thumbnail_goes_to_the_bucket_prefix(s3_endpoint: str, sim: CloudSimulator, data_dir: Path,
