@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QHideEvent, QPainter, QPen, QShowEvent, QTransform
+from PySide6.QtWidgets import QComboBox, QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from console.tasks import run_task
 from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
@@ -67,9 +67,58 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{x * 100:.{digits}f}%"
 
 
+# A part of the view drawn in a turn of its own: (name, its plot or None, what of a Metrics it shows, draw).
+_Part = tuple[str, pg.PlotWidget | None, Callable[[Metrics], object], Callable[[Metrics], None]]
+_UNSCALED = (QTransform.TransformationType.TxNone, QTransform.TransformationType.TxTranslate)
+
+
+class _FlatTicks:
+    """Tick and grid lines (all parallel to the axis' normal) filled as one-pixel rects, the same pixels as
+    pyqtgraph's lines when nothing scales them: Qt's raster engine draws a translucent line ~30x slower than it
+    fills a rect, and the grid, fifty such lines across the plot, is drawn again whenever a refresh moves the
+    axis' round top. Drawn straight, not through pyqtgraph's QPicture: the item cache (see _plot) keeps the
+    pixels, and a picture stores the rects with too little precision to land on the lines' pixels. Scaled (a
+    high-DPI screen), the axis is drawn as pyqtgraph draws it."""
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        # A high-DPI device's scale is part of the device transform.
+        if p.deviceTransform().type() not in _UNSCALED:
+            super().paint(p, *args)
+            return
+        p.save()
+        if self.style["tickFont"]:
+            p.setFont(self.style["tickFont"])
+        specs = self.generateDrawSpecs(p)
+        if specs is not None:
+            axis, ticks, texts = specs
+            lines = []
+            for pen, p1, p2 in ticks:
+                if not _fillable(pen) or (p1.x() != p2.x() and p1.y() != p2.y()):
+                    lines.append((pen, p1, p2))
+                    continue
+                # A square-capped one-pixel line covers half a pixel beyond each end and each side.
+                p.fillRect(QRectF(min(p1.x(), p2.x()) - 0.5, min(p1.y(), p2.y()) - 0.5,
+                                  abs(p2.x() - p1.x()) + 1, abs(p2.y() - p1.y()) + 1), pen.color())
+            self.drawPicture(p, axis, lines, texts)
+        p.restore()
+
+
+def _fillable(pen: QPen) -> bool:
+    return (pen.style() == Qt.PenStyle.SolidLine and pen.capStyle() == Qt.PenCapStyle.SquareCap
+            and pen.isCosmetic() and pen.widthF() <= 1 and pen.brush().style() == Qt.BrushStyle.SolidPattern)
+
+
+class _Axis(_FlatTicks, pg.AxisItem):
+    pass
+
+
+class _DateAxis(_FlatTicks, pg.DateAxisItem):
+    pass
+
+
 def _plot(title: str, left: str, left_units: str | None = None, bottom: str | None = None,
           bottom_units: str | None = None, date_axis: bool = False) -> pg.PlotWidget:
-    axis = {"bottom": pg.DateAxisItem(orientation="bottom")} if date_axis else None
+    axis = {"left": _Axis("left"), "bottom": _DateAxis(orientation="bottom") if date_axis else _Axis("bottom")}
     w = pg.PlotWidget(background="w", axisItems=axis)
     item = w.getPlotItem()
     item.setTitle(title, color=INK, size="11pt")
@@ -79,6 +128,7 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
         ax = item.getAxis(name)
         ax.setPen(pg.mkPen("#999999"))
         ax.setTextPen(pg.mkPen(INK))
+        ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     item.setLabel("left", left, units=left_units, color=MUTED)
     if bottom:
         item.setLabel("bottom", bottom, units=bottom_units, color=MUTED)
@@ -116,6 +166,12 @@ def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg
     for i, label in enumerate(have):
         label.setVisible(i < n)
     return have[:n]
+
+
+def _style(w: QWidget, css: str) -> None:
+    """A style sheet set again, even the same, polishes the widget and lays its parent out anew: only on change."""
+    if w.styleSheet() != css:
+        w.setStyleSheet(css)
 
 
 def _card(title: str) -> tuple[QFrame, QLabel, QLabel]:
@@ -157,8 +213,10 @@ class ChartsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
-        self._turns: list[Callable[[Metrics], None]] = []
-        self._turn_timer = QTimer(self)  # one plot per turn of the event loop (see _draw_in_turns)
+        self._turns: list[_Part] = []
+        self._drawing = False  # turns under way (see _draw_in_turns)
+        self._shown: dict[str, object] = {}  # part name -> the figures it shows (see _plots)
+        self._turn_timer = QTimer(self)  # one part per turn of the event loop (see _draw_in_turns)
         self._turn_timer.setSingleShot(True)
         self._turn_timer.setInterval(0)
         self._turn_timer.timeout.connect(self._next_turn)
@@ -365,47 +423,82 @@ class ChartsView(QWidget):
         self._reason_ticks: list[list[tuple[int, str]]] = []
         self.reasons.getPlotItem().setLabel("bottom", "failed media", color=MUTED)
 
-    def _plots(self) -> list[Callable[[Metrics], None]]:
-        return [self._draw_over_time, self._draw_histogram, self._draw_success, self._draw_status,
-                self._draw_throughput, self._draw_reasons]
+    def _plots(self) -> list[_Part]:
+        """The parts in drawing order, the cards of key figures first. What a time plot shows includes its
+        time range, which moves on with the clock even when no media finish."""
+        return [
+            ("cards", None, lambda m: (m.total, m.status_counts, m.unavailable_share, m.processing_avg_s,
+                                       m.processing_p50_s, m.processing_p95_s, m.throughput, m.step_s),
+             self._draw_cards),
+            ("over_time", self.over_time, lambda m: (m.over_time, _time_range(m)), self._draw_over_time),
+            ("histogram", self.histogram, lambda m: (m.histogram, m.processing_p50_s, m.processing_p95_s),
+             self._draw_histogram),
+            ("success", self.success_bar, lambda m: (m.success_rate, m.status_counts.get("completed", 0),
+                                                     m.status_counts.get("failed", 0)), self._draw_success),
+            ("status", self.status, lambda m: [m.status_counts.get(n, 0) for n in STATUS_COLORS],
+             self._draw_status),
+            ("throughput", self.throughput, lambda m: (m.throughput, m.step_s, m.window, _time_range(m)),
+             self._draw_throughput),
+            ("reasons", self.reasons, lambda m: m.failure_reasons, self._draw_reasons),
+        ]
 
     def _start(self, m: Metrics) -> bool:
         """The cheap part of a draw; False when `m` is what is on screen already (a quiet engine)."""
-        if m == self.metrics and not self._turns:
+        if m == self.metrics and not self._drawing:
             return False
         self.metrics = m
         self._retitle(self._window, m.step_s)
-        self._updated.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
-        self._draw_cards(m)
+        _style(self._updated, f"color: {MUTED}; font-size: 9pt;")
         return True
 
     def apply(self, m: Metrics) -> None:
-        """Draw `m` now, every plot (GUI thread only)."""
-        self._turns = []
+        """Draw `m` now, every part that changed (GUI thread only)."""
+        self._drawing = False
         if self._start(m):
-            for draw in self._plots():
-                draw(m)
+            self._turns = self._plots()
+            while self._turns:
+                self._draw_next()
 
     def _draw_in_turns(self, m: Metrics) -> None:
-        """Draw `m` one plot per turn of the event loop, each followed by its paint, so no turn holds the GUI
-        thread for a frame (all six at once took longer); `refreshed` is emitted once the last is drawn. A
-        result arriving meanwhile is drawn from the plot under way on."""
-        busy = bool(self._turns)
+        """Draw `m` one part (the cards, a plot) per turn of the event loop, each painted in the turn after, so
+        no turn holds the GUI thread for a frame (all at once took longer; a turn of its own for each paint
+        doubled the turns, and on a busy machine each turn risks the scheduler's slice); `refreshed` is
+        emitted once the last is painted. A result arriving meanwhile is drawn from the part under way on."""
+        busy = self._drawing
         if not self._start(m):
             self.refreshed.emit(m)
             return
         self._turns = self._plots()
+        self._drawing = True
         if not busy:
             self._turn_timer.start()
 
+    def _draw_next(self) -> bool:
+        """Draw the next part whose figures changed, False when none is left; the ones that did not change
+        are passed over (a busy engine often leaves the failure reasons as they were), with no repaint."""
+        m = self.metrics
+        while self._turns:
+            name, plot, key, draw = self._turns.pop(0)
+            shows = key(m)
+            if name in self._shown and self._shown[name] == shows:
+                continue
+            draw(m)
+            self._shown[name] = shows
+            if plot is not None:
+                # The new range is applied now rather than in the paint: applied there, it moves the plot's
+                # items after they were painted, and Qt paints the whole plot a second time.
+                plot.getPlotItem().getViewBox().prepareForPaint()
+            return True
+        return False
+
     def _next_turn(self) -> None:
-        if not self._turns:
+        if not self._drawing:
             return
-        self._turns.pop(0)(self.metrics)
-        if self._turns:
-            self._turn_timer.start()
-        else:
-            self.refreshed.emit(self.metrics)
+        if self._draw_next():
+            self._turn_timer.start()  # painted in the next turn, with the next part drawn
+            return
+        self._drawing = False
+        self.refreshed.emit(self.metrics)
 
     def _draw_cards(self, m: Metrics) -> None:
         c = m.status_counts
@@ -415,13 +508,13 @@ class ChartsView(QWidget):
                                 + (f" · {c['removed']:,} removed by retention" if c.get("removed") else ""))
         share = m.unavailable_share
         self._unavail.setText(_pct(share, 2))
-        self._unavail.setStyleSheet(f"color: {GOOD if share is None or share < UNAVAILABLE_TARGET else BAD};"
-                                    "font-size: 20pt; font-weight: 600;")
+        _style(self._unavail, f"color: {GOOD if share is None or share < UNAVAILABLE_TARGET else BAD};"
+                              "font-size: 20pt; font-weight: 600;")
         self._unavail_sub.setText(f"target under {UNAVAILABLE_TARGET * 100:.1f}%")
         avg = m.processing_avg_s
         self._proc.setText(_secs(avg))
-        self._proc.setStyleSheet(f"color: {GOOD if avg is None or avg < PROCESSING_TARGET_S else BAD};"
-                                 "font-size: 20pt; font-weight: 600;")
+        _style(self._proc, f"color: {GOOD if avg is None or avg < PROCESSING_TARGET_S else BAD};"
+                           "font-size: 20pt; font-weight: 600;")
         self._proc_sub.setText(f"p50 {_secs(m.processing_p50_s)} · p95 {_secs(m.processing_p95_s)} · "
                                f"target under {PROCESSING_TARGET_S:.0f} s")
         done = sum(n for _, n in m.throughput)
@@ -468,7 +561,7 @@ class ChartsView(QWidget):
         rate = m.success_rate
         ok = rate is None or rate >= SUCCESS_TARGET
         self._success.setText(_pct(rate, 1))
-        self._success.setStyleSheet(f"color: {GOOD if ok else BAD};")
+        _style(self._success, f"color: {GOOD if ok else BAD};")
         done, failed = m.status_counts.get("completed", 0), m.status_counts.get("failed", 0)
         verdict = "on target" if rate is not None and ok else ("below target" if rate is not None else "no media yet")
         self._success_sub.setText(f"{done:,} of {done + failed:,} loaded · target {SUCCESS_TARGET * 100:.0f}%+ · "

@@ -123,3 +123,45 @@ def test_a_result_for_a_window_no_longer_picked_is_not_drawn(qtbot, db, add_medi
     assert view.metrics is not None and view.metrics.window == "30d"
     assert wait_for_tasks(10_000)
     assert drawn == ["30d"]
+
+
+def test_a_refresh_redraws_only_the_parts_whose_figures_changed(qtbot, db, add_media):
+    add_media(db, completed=20, failed=2)
+    # Collected once each, so a minute turning over between two refreshes changes nothing here.
+    collected = {"now": collect_metrics(db, window="30d")}
+    view = ChartsView(lambda w: collected["now"], window="30d")
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        view.show()
+    drawn: list[str] = []
+    for name in ("_draw_cards", "_draw_over_time", "_draw_histogram", "_draw_success", "_draw_status",
+                 "_draw_throughput", "_draw_reasons"):
+        def spy(m, draw=getattr(view, name), name=name):
+            drawn.append(name)
+            draw(m)
+        setattr(view, name, spy)
+
+    collected["now"] = collect_metrics(db, window="30d")  # the same figures, another Metrics
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        view.refresh()
+    assert drawn == []
+
+    add_media(db, pending=2, seed=2)  # only what is loading changes: nothing finished, nothing failed
+    collected["now"] = collect_metrics(db, window="30d")
+    with qtbot.waitSignal(view.refreshed, timeout=10_000) as blocker:
+        view.refresh()
+    assert blocker.args[0].status_counts["pending"] == 2
+    assert drawn == ["_draw_cards", "_draw_status"]
+    assert _bars(view.status)[0].opts["height"] == [2, 0, 20, 2]
+    assert view._total.text() == "24"
+
+    add_media(db, failed=1, seed=3)
+    collected["now"] = collect_metrics(db, window="30d")
+    drawn.clear()
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        view.refresh()
+    assert {"_draw_success", "_draw_status", "_draw_reasons"} <= set(drawn)
+    assert "_draw_histogram" not in drawn and "_draw_throughput" not in drawn  # failures take no time, bring no bar
+    assert sum(_bars(view.reasons)[0].opts["width"]) == 3
+    view.close()
