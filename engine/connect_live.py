@@ -119,12 +119,8 @@ def open_public_address(engine: MediaDeskEngine, *, app_secret: str | None = Non
         if tunnel:
             engine.close_tunnel()
         raise ConnectError(f"the self-test through {url} failed: {why}", reason="callback")
-    # Remembered: the tunnel opens again whenever MediaDesk starts, at the same static domain (the address Meta
-    # holds); an address of the owner's own needs nothing from MediaDesk at start.
-    domain = ((tunnel_domain or "").strip() or cfg.tunnel_domain) if tunnel else cfg.tunnel_domain
-    if (engine.cfg.tunnel, engine.cfg.tunnel_domain) != (tunnel, domain):
-        engine.reconfigure(engine.cfg.with_changes(tunnel=tunnel, tunnel_domain=domain))
-        save_settings(engine.cfg)
+    if tunnel:  # the static domain is the owner's setting: kept for the next start
+        _remember(engine, tunnel_domain=(tunnel_domain or "").strip() or cfg.tunnel_domain)
     how = "the built-in tunnel" if tunnel else "your address"
     return PublicAddress(url, tunnel, f"{url} reaches MediaDesk: the self-test through {how} answered the "
                                       "handshake as Meta will")
@@ -139,4 +135,14 @@ def subscribe_number(engine: MediaDeskEngine, *, number: BusinessNumber, callbac
     done = connect_number(cfg.with_changes(access_token=token), waba_id=number.waba_id,
                           phone_number_id=number.phone_number_id, callback_url=callback_url, db=engine.db)
     _use(engine, access_token=token)
+    # Meta now calls `callback_url`: when that is the built-in tunnel, it opens again whenever MediaDesk starts
+    # (at the same static domain, the address Meta holds); an address of the owner's own needs nothing at start.
+    _remember(engine, tunnel=engine.tunnel is not None and callback_url == engine.tunnel.webhook_url)
     return done
+
+
+def _remember(engine: MediaDeskEngine, **settings: Any) -> None:
+    """Keep `settings` in the running engine and in the settings file."""
+    if any(getattr(engine.cfg, k) != v for k, v in settings.items()):
+        engine.reconfigure(engine.cfg.with_changes(**settings))
+        save_settings(engine.cfg)

@@ -82,15 +82,19 @@ def test_through_the_tunnel_meta_verifies_the_public_address(sim, sim_config, st
 
 def test_the_tunnel_opens_again_at_the_next_start_at_its_static_domain(sim, sim_config, start_engine):
     eng = start_engine(sim_config, workers=False)
-    open_public_address(eng, tunnel=True, provider=LoopbackTunnels(), tunnel_authtoken="owner-ngrok-token",
-                        tunnel_domain="atlas-cafe.ngrok.app")
+    address = open_public_address(eng, tunnel=True, provider=LoopbackTunnels(), tunnel_authtoken="owner-ngrok-token",
+                                  tunnel_domain="atlas-cafe.ngrok.app")
+    assert not load_config({"data_dir": sim_config.data_dir}, environ={}).tunnel  # not before Meta is told
+    (number, _) = find_numbers(eng.cfg, waba_id=WABA)
+    subscribe_number(eng, number=number, callback_url=address.callback_url)
     eng.stop()
     after_restart = load_config({"data_dir": sim_config.data_dir}, environ={})
     assert after_restart.tunnel and after_restart.tunnel_domain == "atlas-cafe.ngrok.app"
     assert after_restart.tunnel_authtoken == "owner-ngrok-token"
     tunnels = LoopbackTunnels()
-    # (this test's app secret came with its config, not from the keyring: it goes with the restart the same way)
-    restart = after_restart.with_changes(graph_url=sim_config.graph_url, app_secret=sim_config.app_secret)
+    # (this test's app secret and token came with its config, not from the keyring: so they go with the restart)
+    restart = after_restart.with_changes(graph_url=sim_config.graph_url, app_secret=sim_config.app_secret,
+                                         access_token=sim_config.access_token)
     again = MediaDeskEngine(restart, tunnels=tunnels)
     try:
         again.start(workers=False)
@@ -104,7 +108,8 @@ def test_the_tunnel_opens_again_at_the_next_start_at_its_static_domain(sim, sim_
     # An address of the owner's own needs nothing at start: the tunnel is not opened any more.
     eng = start_engine(restart.with_changes(tunnel=False), workers=False)
     eng.reconfigure(eng.cfg.with_changes(tunnel=True))  # as loaded from the file: set to reopen
-    open_public_address(eng, own_url=eng.listener.address + "/webhook")
+    own = open_public_address(eng, own_url=eng.listener.address + "/webhook")
+    subscribe_number(eng, number=number, callback_url=own.callback_url)
     assert not load_config({"data_dir": sim_config.data_dir}, environ={}).tunnel
 
 
