@@ -3,7 +3,6 @@ message through the new connection."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import shiboken6
@@ -16,9 +15,6 @@ from engine import ChatSummary, ConnectedNumber, subscribe_number
 
 if TYPE_CHECKING:
     from console.connect_wizard import ConnectWizard
-
-log = logging.getLogger(__name__)
-
 
 class SubscribePage(QWizardPage):
     """(c) Subscribe: Meta calls the verify handshake; then the workspace is saved."""

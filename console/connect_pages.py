@@ -3,7 +3,6 @@ Meta will call (the built-in tunnel or the owner's own), with the app secret, se
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import shiboken6
@@ -25,9 +24,6 @@ from engine import BusinessNumber, PublicAddress, find_numbers, open_public_addr
 
 if TYPE_CHECKING:
     from console.connect_wizard import ConnectWizard
-
-log = logging.getLogger(__name__)
-
 
 class AccountPage(QWizardPage):
     """(a) The token and the account, checked at Graph; the number picked from the account's list."""
