@@ -124,6 +124,11 @@ class Backend:
         """Set up the ingest connection; returns background maintenance to `stop()` with it, or None."""
         return None
 
+    @contextlib.contextmanager
+    def commits_unsynced(self, conn: Connection) -> Iterator[None]:
+        """While inside, `conn`'s commits need not be synced on their own (see Database.unsynced_session)."""
+        yield
+
     def wal_sync(self) -> Any | None:
         """What makes the ingest connection's commits durable when it commits without syncing (its `sync()`
         and `close()`), or None where each commit is durable by itself (PostgreSQL's synchronous_commit=on)."""
@@ -299,6 +304,16 @@ class SqliteBackend(Backend):
         checkpointer.start()
         return checkpointer
 
+    @contextlib.contextmanager
+    def commits_unsynced(self, conn: Connection) -> Iterator[None]:
+        # NORMAL in WAL mode: committed, not synced; a later FULL commit's sync of the WAL covers it too.
+        raw = conn.connection.driver_connection
+        raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            raw.execute("PRAGMA synchronous=FULL")
+
     def wal_sync(self) -> Any | None:
         if self.path is None:
             return None
@@ -347,13 +362,11 @@ class SqliteBackend(Backend):
         return func.strftime("%Y-%m-%dT%H:%M:00", column)
 
     def make_huey(self, cfg: Config, name: str) -> Huey:
-        from huey import SqliteHuey
-
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         # Beside the database file: every process sharing the file (a console attached to it from another data
         # folder included) shares the queue. In the data dir by default, where the database is.
         queue = self.path.with_name(cfg.queue_path.name) if self.path is not None else cfg.queue_path
-        return SqliteHuey(name, filename=str(queue), results=False, timeout=15)
+        return _sqlite_queue_class()(name, filename=str(queue), results=False, timeout=15)
 
     def lease(self, name: str) -> Lease:
         if self.path is None:
@@ -618,3 +631,21 @@ def backend_for(url: str) -> Backend:
             raise ConfigError(f"PostgreSQL goes through psycopg 3: write postgresql://... (not {parsed.drivername})")
         return PostgresBackend(parsed)
     raise ConfigError(f"MediaDesk runs on SQLite or PostgreSQL, not {dialect} ({parsed.drivername}://)")
+
+
+@functools.cache
+def _sqlite_queue_class() -> type:
+    """SqliteHuey whose file runs with synchronous=NORMAL: still never corrupted by a power cut (WAL), but a task
+    queued or taken just before one may be lost, and that is all right here: the media rows are the truth, and a
+    pending row without its task is queued again (the reconciler at start, the guard's sweep). FULL would sync
+    the file at every enqueue and every dequeue, twice per download for nothing."""
+    from huey import SqliteHuey
+    from huey.storage import SqliteStorage
+
+    class QueueStorage(SqliteStorage):
+        def _create_connection(self) -> Any:
+            conn = super()._create_connection()
+            conn.execute("pragma synchronous=1")
+            return conn
+
+    return type("SqliteQueue", (SqliteHuey,), {"storage_class": QueueStorage})

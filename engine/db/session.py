@@ -50,5 +50,19 @@ class Database:
                 s.rollback()
                 raise
 
+    @contextmanager
+    def unsynced_session(self) -> Iterator[Session]:
+        """A session whose commit need not survive a power cut by itself: a claim, say, that a lost commit would
+        only leave to be taken again. SQLite does not sync it (the next synced commit carries it to the disk);
+        a server commits as it always does."""
+        with self.engine.connect() as conn, self.backend.commits_unsynced(conn), \
+                Session(bind=conn, expire_on_commit=False) as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -122,9 +122,11 @@ class MediaStates:
     def claim(self, media_id: int, *, download_timeout: float) -> Claim | None:
         """claimed: pending -> processing, atomically; None when another task has it or it is settled.
 
-        The holder's lease outlasts `download_timeout`, the longest an attempt may take.
+        The holder's lease outlasts `download_timeout`, the longest an attempt may take. Not synced on its own:
+        a claim a power cut takes leaves the row pending, taken again at the next start; the attempt's end,
+        synced, carries it to the disk.
         """
-        with self.db.session() as s:
+        with self.db.unsynced_session() as s:
             claimed = s.execute(
                 update(ChatMedia)
                 .where(ChatMedia.id == media_id, ChatMedia.processing_status == MediaStatus.PENDING)
