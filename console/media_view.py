@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, QRect, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -68,6 +68,17 @@ def thumbnail_source(item: MediaItem) -> str | None:
     return None
 
 
+# Qt's flags are Python enums: combining or looking them up in every row's paint was a tenth of the paint.
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_ELIDE_RIGHT, _ELIDE_MIDDLE = Qt.TextElideMode.ElideRight, Qt.TextElideMode.ElideMiddle
+_SELECTED = QStyle.StateFlag.State_Selected
+_NO_PEN = Qt.PenStyle.NoPen
+_SMOOTH, _ANTIALIAS = QPainter.RenderHint.SmoothPixmapTransform, QPainter.RenderHint.Antialiasing
+ELIDED_CACHE = 20_000  # (text, width) -> elided text; the same words come back frame after frame while scrolling
+
+
 class MediaDelegate(QStyledItemDelegate):
     """Paints a whole row in one call: thumbnail or type badge and name, then the other columns where `header`
     has them. One call a row, not one a cell: at 7 columns the per-cell calls into Python were most of a frame."""
@@ -83,54 +94,89 @@ class MediaDelegate(QStyledItemDelegate):
         self._white, self._placeholder = QColor("white"), QColor("#eceff1")
         self._text, self._muted, self._red = QColor("#111b21"), QColor("#3b4a54"), QColor("#ea0038")
         self._line = QColor("#f0f2f5")
+        self._layout: list[tuple[int, int, int]] | None = None  # the header's columns, until it changes
+        self._elided: dict[tuple[str, int, bool], str] = {}
+        self._blank: tuple[tuple[int, int, float, tuple[tuple[int, int, int], ...]], QPixmap] | None = None
+        if header is not None:
+            for signal in (header.sectionResized, header.sectionMoved, header.geometriesChanged,
+                           header.sectionCountChanged):
+                signal.connect(self.columns_changed)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return QSize(600, ROW_HEIGHT)
+
+    def columns_changed(self, *_args: Any) -> None:
+        """The header moved or resized a column: work its layout out again at the next paint."""
+        self._layout = None
 
     def _columns(self, r: QRect) -> list[tuple[int, int, int]]:
         """(column, left, width) of each column shown, from the header (or the whole row for the file alone)."""
         if self.header is None:
             return [(FILE, r.left(), r.width())]
-        h = self.header
-        return [(c, r.left() + h.sectionViewportPosition(c), h.sectionSize(c)) for c in range(len(COLUMNS))
-                if not h.isSectionHidden(c)]
+        if self._layout is None:
+            h = self.header
+            # 21 calls into Qt a row, the same answers for every row until the header changes.
+            self._layout = [(c, h.sectionViewportPosition(c), h.sectionSize(c)) for c in range(len(COLUMNS))
+                            if not h.isSectionHidden(c)]
+        left = r.left()
+        return [(c, left + x, w) for c, x, w in self._layout] if left else self._layout
+
+    def _elide(self, metrics: Any, text: str, width: int, middle: bool = False) -> str:
+        key = (text, width, middle)  # a bool, not the mode: hashing a Python enum costs more than the lookup saves
+        found = self._elided.get(key)
+        if found is None:
+            if len(self._elided) >= ELIDED_CACHE:
+                self._elided.clear()
+            found = self._elided[key] = metrics.elidedText(text, _ELIDE_MIDDLE if middle else _ELIDE_RIGHT, width)
+        return found
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        row = index.data(RowRole)
+        model = index.model()
+        row = model.row_data(index.row()) if isinstance(model, MediaListModel) else index.data(RowRole)
         r = option.rect
         columns = self._columns(r)
-        painter.save()
         if row is None:  # its page is being read: grey bars, no text
-            painter.fillRect(r, self._white)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(self._placeholder)
-            painter.drawRoundedRect(QRect(r.left() + 6, r.top() + 4, THUMB, THUMB), 4, 4)
-            for column, left, width in columns:
-                x = left + (54 if column == FILE else 6)
-                painter.drawRoundedRect(QRect(x, r.center().y() - 5, max(0, width // 2 - 10), 10), 5, 5)
-            painter.restore()
+            painter.drawPixmap(r.topLeft(), self._placeholder_row(painter, r, columns))
             return
+        painter.save()
         item, texts = row
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = bool(option.state & _SELECTED)
         painter.fillRect(r, option.palette.highlight() if selected else self._white)
         painter.setPen(self._line)
         painter.drawLine(r.left(), r.bottom(), r.right(), r.bottom())
         metrics = option.fontMetrics
-        middle = Qt.AlignmentFlag.AlignVCenter
+        top, height = r.top(), r.height()
+        pen = option.palette.highlightedText().color() if selected else self._muted
+        failed = item.status == "failed" and not selected
         for column, left, width in columns:
             if column == FILE:
-                self._paint_file(painter, option, item, texts[FILE], QRect(left, r.top(), width, r.height()),
-                                 selected)
+                self._paint_file(painter, option, item, texts[FILE], QRect(left, top, width, height), selected)
                 continue
-            if column == STATUS and item.status == "failed" and not selected:
-                painter.setPen(self._red)
-            else:
-                painter.setPen(option.palette.highlightedText().color() if selected else self._muted)
-            cell = QRect(left + 6, r.top(), width - 12, r.height())
-            text = metrics.elidedText(texts[column], Qt.TextElideMode.ElideRight, cell.width())
-            align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignLeft
-            painter.drawText(cell, align | middle, text)
+            painter.setPen(self._red if failed and column == STATUS else pen)
+            text = self._elide(metrics, texts[column], width - 12)
+            painter.drawText(QRect(left + 6, top, width - 12, height), _RIGHT if column == SIZE else _LEFT, text)
         painter.restore()
+
+    def _placeholder_row(self, painter: QPainter, r: QRect, columns: list[tuple[int, int, int]]) -> QPixmap:
+        """A row whose page is being read, drawn once per layout: a fast scroll paints mostly these."""
+        dpr = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
+        key = (r.width(), r.height(), dpr, tuple((c, x - r.left(), w) for c, x, w in columns))
+        if self._blank is not None and self._blank[0] == key:
+            return self._blank[1]
+        pixmap = QPixmap(int(r.width() * dpr), int(r.height() * dpr))
+        pixmap.setDevicePixelRatio(dpr)
+        pixmap.fill(self._white)
+        p = QPainter(pixmap)
+        p.setPen(_NO_PEN)
+        p.setBrush(self._placeholder)
+        p.drawRoundedRect(QRect(6, 4, THUMB, THUMB), 4, 4)
+        middle = r.height() // 2 - 5
+        for column, left, width in key[3]:
+            x = left + (54 if column == FILE else 6)
+            p.drawRoundedRect(QRect(x, middle, max(0, width // 2 - 10), 10), 5, 5)
+        p.end()
+        self._blank = (key, pixmap)
+        return pixmap
 
     def _paint_file(self, painter: QPainter, option: QStyleOptionViewItem, item: MediaItem, name: str, r: QRect,
                     selected: bool) -> None:
@@ -145,11 +191,11 @@ class MediaDelegate(QStyledItemDelegate):
             # The middle square of the picture (decoded at twice this size), scaled as it is drawn.
             side = min(pixmap.width(), pixmap.height())
             src = QRect((pixmap.width() - side) // 2, (pixmap.height() - side) // 2, side, side)
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.setRenderHint(_SMOOTH)
             painter.drawPixmap(box, pixmap, src)
         else:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setRenderHint(_ANTIALIAS)
+            painter.setPen(_NO_PEN)
             color = QColor(KIND_COLORS.get(item.kind, "#8696a0"))
             if item.status != "completed":
                 color.setAlpha(110)
@@ -157,12 +203,12 @@ class MediaDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(box, 6, 6)
             painter.setPen(self._white)
             painter.setFont(self.badge_font)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, KIND_GLYPHS.get(item.kind, "FILE"))
+            painter.drawText(box, _CENTER, KIND_GLYPHS.get(item.kind, "FILE"))
             painter.setFont(option.font)
         painter.setPen(option.palette.highlightedText().color() if selected else self._text)
         text_rect = QRect(box.right() + 10, r.top(), r.right() - box.right() - 14, r.height())
-        text = option.fontMetrics.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+        text = self._elide(option.fontMetrics, name, text_rect.width(), middle=True)
+        painter.drawText(text_rect, _LEFT, text)
 
 
 class MediaTable(QTableView):

@@ -125,10 +125,12 @@ class Library:
         with self._db.session() as s:
             return count_media(s, f)
 
-    def media_page(self, f: MediaFilter = MediaFilter(), *, limit: int = 200, offset: int = 0) -> list[MediaItem]:  # noqa: B008
-        """Newest first, filtered in SQL; page `offset // limit` of what `count_media(f)` counts."""
+    def media_page(self, f: MediaFilter = MediaFilter(), *, limit: int = 200, offset: int = 0,  # noqa: B008
+                   below_id: int | None = None) -> list[MediaItem]:
+        """Newest first, filtered in SQL; page `offset // limit` of what `count_media(f)` counts, or, given the
+        last media id of the page before as `below_id`, the `limit` media after it (no walk over earlier rows)."""
         with self._db.session() as s:
-            return media_page(s, f, limit=limit, offset=offset)
+            return media_page(s, f, limit=limit, offset=offset, below_id=below_id)
 
     def media_pages(self, pages: Iterable[int], *, page_size: int,
                     f: MediaFilter = MediaFilter()) -> tuple[int, dict[int, list[MediaItem]]]:  # noqa: B008

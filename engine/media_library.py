@@ -113,10 +113,16 @@ def count_media(s: Session, f: MediaFilter) -> int:
     return int(s.execute(q.where(*_where(f))).scalar_one())
 
 
-def media_page(s: Session, f: MediaFilter, *, limit: int, offset: int) -> list[MediaItem]:
-    """One page in two steps: the page's ids (the offset skips over index entries only), then its rows."""
-    page = (select(ChatMedia.id).select_from(ChatMedia).join(Chat, Chat.media_id == ChatMedia.id).where(*_where(f))
-            .order_by(ChatMedia.id.desc()).limit(limit).offset(offset).scalar_subquery())
+def media_page(s: Session, f: MediaFilter, *, limit: int, offset: int = 0,
+               below_id: int | None = None) -> list[MediaItem]:
+    """One page in two steps: the page's ids (the offset skips over index entries only), then its rows.
+
+    With `below_id` (the last media of the page before) the page starts after it and `offset` is not used:
+    an index seek instead of a walk over every row before the page, which at offset 99,800 of 100,000 was
+    25-40 ms of a core that a console scrolling to the end takes from its own GUI thread on 2 cores."""
+    ids = select(ChatMedia.id).select_from(ChatMedia).join(Chat, Chat.media_id == ChatMedia.id).where(*_where(f))
+    ids = ids.where(ChatMedia.id < below_id) if below_id is not None else ids.offset(offset)
+    page = ids.order_by(ChatMedia.id.desc()).limit(limit).scalar_subquery()
     q = (select(*_COLUMNS).select_from(ChatMedia).join(Chat, Chat.media_id == ChatMedia.id)
          .outerjoin(Contact, Contact.id == Chat.contact_id).where(ChatMedia.id.in_(page))
          .order_by(ChatMedia.id.desc()))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from console_helpers import media_status, send_media
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, QRect
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QProgressBar
 
@@ -211,3 +211,54 @@ def test_bubbles_and_the_media_view_show_the_stored_thumbnail_not_the_original(
     view.thumbnails._read_bytes = recording
     qtbot.waitUntil(lambda: view.thumbnails.get(item.media_id, None) is not None, timeout=5000)
     assert all(p.startswith("thumbnails/") for p in reads), reads
+
+
+def test_pages_arrive_after_their_placeholders_and_follow_on_from_the_page_before(
+        qtbot: Any, monkeypatch: pytest.MonkeyPatch, engine: MediaDeskEngine, media: dict[str, str]) -> None:
+    monkeypatch.setattr("console.media_model.PAGE", 2)
+    reads: list[dict[str, Any]] = []
+    library = type(engine.library)
+    original = library.media_page
+
+    def recording(self: Any, f: MediaFilter = MediaFilter(), **kw: Any) -> Any:  # noqa: B008
+        reads.append(kw)
+        return original(self, f, **kw)
+
+    monkeypatch.setattr(library, "media_page", recording)
+    model = MediaListModel(engine)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    assert model.rowCount() == 4 and model.item(1) is not None and model.item(2) is None
+    assert model.index(2, 0).data() is None  # a placeholder until its page is read, off the GUI thread
+    qtbot.waitUntil(lambda: model.item(3) is not None, timeout=5000)
+    # Page 1 starts where page 0 ended: an index seek, not an OFFSET walk over the rows before it.
+    assert reads == [dict(limit=2, offset=2, below_id=model.item(1).media_id)]
+    every = [r.media_id for r in original(engine.library, limit=10)]
+    assert [model.item(r).media_id for r in range(4)] == every
+    assert model.index(3, 0).data()  # filled in
+
+
+def test_a_reset_lets_go_of_the_old_pages_off_the_gui_thread(qtbot: Any, engine: MediaDeskEngine,
+                                                            media: dict[str, str]) -> None:
+    model = MediaListModel(engine)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.reload()
+    old = model._pages
+    assert old
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_filter(MediaFilter(status="failed"))
+    assert model.rowCount() == 1 and model._pages is not old
+    qtbot.waitUntil(lambda: not old, timeout=5000)  # emptied by a pool task, a few pages at a time
+
+
+def test_the_delegate_paints_by_the_headers_widths_after_a_resize(qtbot: Any, window: MainWindow,
+                                                                 media: dict[str, str]) -> None:
+    view = open_media_view(qtbot, window)
+    delegate = view.table.itemDelegate()
+    row = QRect(0, 0, 1200, 48)
+    before = dict((c, w) for c, _x, w in delegate._columns(row))
+    view.header.resizeSection(STATUS, before[STATUS] + 40)
+    after = dict((c, w) for c, _x, w in delegate._columns(row))
+    assert after[STATUS] == before[STATUS] + 40
+    positions = [x for _c, x, _w in delegate._columns(row)]
+    assert positions == sorted(positions)

@@ -54,3 +54,23 @@ def test_the_error_shows_after_three_retries(qtbot: Any) -> None:
     assert cache.get(2, "gone.png") is None and len(calls) == 4  # no retry storm from repaints
     cache.forget(2)
     assert cache.error(2) is None
+
+
+def test_a_paints_worth_of_loads_starts_after_the_paint_and_one_bad_file_spares_the_others(qtbot: Any) -> None:
+    png = _png(64, 48)
+    reads: list[str] = []
+
+    def read(path: str, location: str) -> bytes:
+        reads.append(path)
+        if path == "bad.png":
+            raise FileNotFoundError(path)
+        return png
+
+    cache = ThumbnailCache(read, retry_delays=(0.01,))
+    paths = {mid: "bad.png" if mid == 4 else f"{mid}.png" for mid in range(1, 13)}
+    for mid, path in paths.items():  # one paint asking for a screenful
+        assert cache.get(mid, path) is None and cache.loading(mid)
+    assert reads == []  # nothing started inside the paint
+    qtbot.waitUntil(lambda: all(cache.peek(m) is not None for m in paths if m != 4) and cache.error(4) is not None,
+                    timeout=5000)
+    assert reads.count("bad.png") == 2 and not any(cache.loading(m) for m in paths)

@@ -65,6 +65,8 @@ def test_every_media_is_counted_and_paged_newest_first_with_its_contact(library_
     assert by[doc].name == "invoice-march.pdf" and by[doc].kind == "document" and by[doc].size
     # ids, not whole items: a thumbnail may land between the two reads
     assert [r.media_id for r in lib.media_page(limit=2, offset=2)] == [r.media_id for r in rows[2:]]
+    # from the last media of the page before: the same page, by an index seek instead of an offset
+    assert [r.media_id for r in lib.media_page(limit=2, below_id=rows[1].media_id)] == [r.media_id for r in rows[2:]]
 
 
 @pytest.mark.parametrize(("f", "expected"), [
