@@ -42,7 +42,9 @@ def add_media(db: Database, *, completed: int = 0, failed: int = 0, pending: int
             done = created + timedelta(seconds=rnd.uniform(0.2, 4.0)) if status == MediaStatus.COMPLETED else None
             meta = {"reason": REASONS[i % len(REASONS)], "error": "sample"} if status == MediaStatus.FAILED else {}
             media = ChatMedia(name=f"m{i}.jpg", type="image/jpeg", processing_status=status, processed_at=done,
-                              meta=meta, created_at=created, updated_at=done or created)
+                              meta=meta, created_at=created,
+                              # failed now: "failed today" holds whatever the time, just after midnight too
+                              updated_at=done or (now if status == MediaStatus.FAILED else created))
             if status != MediaStatus.PENDING:  # a pending media has not been tried yet
                 media.attempts.append(MediaAttempt(started_at=created, finished_at=done or created,
                                                    outcome="completed" if done else "failed", bytes=2048))
