@@ -43,12 +43,7 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session committed on success and rolled back on error."""
         with self.sessions() as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+            yield from _committed(s)
 
     @contextmanager
     def unsynced_session(self) -> Iterator[Session]:
@@ -57,12 +52,17 @@ class Database:
         a server commits as it always does."""
         with self.engine.connect() as conn, self.backend.commits_unsynced(conn), \
                 Session(bind=conn, expire_on_commit=False) as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+            yield from _committed(s)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _committed(s: Session) -> Iterator[Session]:
+    """Hand `s` out; commit when the caller's block ends, roll back when it raises."""
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
