@@ -11,6 +11,9 @@ import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# POSIX syncs a descriptor opened read-only; Windows flushes only a handle it may write (FlushFileBuffers).
+_OPEN_FOR_SYNC = os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have no fdatasync: a full fsync there
 INTERVAL_S = 1.0
 # Under a steady stream of webhooks a PASSIVE checkpoint never catches the writer up (frames keep coming while
 # it copies), so SQLite never starts the WAL over and the file grows by every commit: each sync then also writes
@@ -82,10 +85,10 @@ class WalSync:
         with self._lock:
             if self._fd is None:
                 try:
-                    self._fd = os.open(self.path, os.O_RDONLY)  # a sync needs no write access
+                    self._fd = os.open(self.path, _OPEN_FOR_SYNC)
                 except FileNotFoundError:
                     return  # no WAL: SQLite checkpointed it into the database, with a sync, and removed it
-            os.fdatasync(self._fd)
+            _datasync(self._fd)
 
     def close(self) -> None:
         with self._lock:
