@@ -13,7 +13,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 # POSIX syncs a descriptor opened read-only; Windows flushes only a handle it may write (FlushFileBuffers).
 _OPEN_FOR_SYNC = os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY
-_datasync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have no fdatasync: a full fsync there
 INTERVAL_S = 1.0
 # Under a steady stream of webhooks a PASSIVE checkpoint never catches the writer up (frames keep coming while
 # it copies), so SQLite never starts the WAL over and the file grows by every commit: each sync then also writes
@@ -95,3 +94,8 @@ class WalSync:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _datasync(fd: int) -> None:
+    sync = getattr(os, "fdatasync", None) or os.fsync  # macOS and Windows have no fdatasync: a full fsync there
+    sync(fd)
