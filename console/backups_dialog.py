@@ -27,21 +27,13 @@ from PySide6.QtWidgets import (
 from console.maintenance import Maintenance
 from console.rows_model import Index, RowsModel
 from console.tasks import run_task
+from console.wording import human_size
 from engine import BackupInfo, MediaDeskError
 
 log = logging.getLogger(__name__)
 BackupRole = Qt.ItemDataRole.UserRole + 1
 NOTE_STYLE = "color: #54656f;"
 ERROR_STYLE = "color: #c62828;"
-
-
-def size_words(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} bytes"
 
 
 class BackupsModel(RowsModel[BackupInfo]):
@@ -55,7 +47,7 @@ class BackupsModel(RowsModel[BackupInfo]):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             # taken_at is local time already (it is the file's name)
-            return (f"{b.taken_at:%Y-%m-%d %H:%M:%S}", b.reason[:1].upper() + b.reason[1:], size_words(b.size),
+            return (f"{b.taken_at:%Y-%m-%d %H:%M:%S}", b.reason[:1].upper() + b.reason[1:], human_size(b.size),
                     b.path.name)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(b.path)
@@ -149,7 +141,7 @@ class BackupsDialog(QDialog):
         schedule += " Backups taken by hand or before a migration, rollback or restore are kept until you delete them."
         if not backups:
             return f"No backups yet in {cfg.backups_dir}. {schedule}"
-        total = size_words(sum(b.size for b in backups))
+        total = human_size(sum(b.size for b in backups))
         return f"{len(backups)} backup{'s' if len(backups) != 1 else ''} ({total}) in {cfg.backups_dir}. {schedule}"
 
     def _failed(self, exc: BaseException) -> None:

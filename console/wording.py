@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from engine import FailureReason
+from engine import FailureReason, size_words
 
 KIND_LABELS: dict[str, str] = {
     "image": "Photo", "video": "Video", "audio": "Audio", "voice": "Voice message", "sticker": "Sticker",
@@ -39,14 +39,8 @@ def removed_text(removed_at: str | None) -> str:
 
 
 def human_size(n: int | None) -> str:
-    if n is None or n < 0:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    """The engine's size words; "" for a size nobody knows."""
+    return "" if n is None or n < 0 else size_words(n)
 
 
 def local_time(at: datetime | None) -> datetime | None:

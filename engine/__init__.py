@@ -50,6 +50,7 @@ from engine.resources import resource_path
 from engine.runtime import MediaDeskEngine
 from engine.secrets import get_secret, keyring_available, secrets_path, set_secret
 from engine.settings_file import save_settings, settings_path
+from engine.sizes import size_words
 from engine.storage import make_storage
 from engine.storage.cache import MediaCache
 from engine.workspace import WorkspaceInfo
@@ -134,6 +135,7 @@ __all__ = [
     "set_secret",
     "settings_path",
     "setup_logging",
+    "size_words",
     "subscribe_number",
     "version",
 ]

@@ -26,6 +26,7 @@ from engine.db.models import utcnow
 from engine.db.session import Database
 from engine.errors import DatabaseError
 from engine.health import Finding
+from engine.sizes import size_words
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def format_backups(cfg: Config) -> str:
     backups = list_backups(cfg)
     if not backups:
         return f"no backups yet in {cfg.backups_dir}"
-    rows = [f"{b.taken_at:%Y-%m-%d %H:%M:%S}  {_size(b.size):>9}  {b.reason:<26}  {b.path.name}" for b in backups]
+    rows = [f"{b.taken_at:%Y-%m-%d %H:%M:%S}  {size_words(b.size):>9}  {b.reason:<26}  {b.path.name}" for b in backups]
     schedule = (f"every {cfg.backup_every_hours} hours, keeping {cfg.backup_keep}" if cfg.backup_every_hours
                 else "off")
     head = f"{len(backups)} backup{'s' if len(backups) != 1 else ''} in {cfg.backups_dir} (scheduled: {schedule})"
@@ -198,14 +199,6 @@ def _parse_time(raw: str | None) -> datetime | None:
         return datetime.fromisoformat(raw) if raw else None
     except ValueError:
         return None
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def _words(age: timedelta) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.config import Config
 from engine.health import Finding
+from engine.sizes import size_words
 
 MB = 1024 * 1024
 
@@ -33,7 +34,7 @@ def free_space_finding(label: str, path: Path, cfg: Config) -> Finding:
         return Finding(name, False, None, f"cannot read the free space of {path}: {exc.strerror or exc}", "bad")
     free, total = usage.free, usage.total or 1
     percent = 100.0 * free / total
-    words = f"{_size(free)} free of {_size(total)} ({percent:.0f}%) at {path}"
+    words = f"{size_words(free)} free of {size_words(total)} ({percent:.0f}%) at {path}"
     if free < cfg.disk_bad_mb * MB:
         return Finding(name, False, free, f"{words}: under {cfg.disk_bad_mb} MB, downloads and webhooks will "
                                           "fail soon; free some space", "bad")
@@ -48,11 +49,3 @@ def disk_findings(cfg: Config) -> list[Finding]:
     so that nobody has to know where the temp folder is)."""
     return [free_space_finding("data folder", cfg.data_dir, cfg),
             free_space_finding("temp folder", temp_folder(cfg), cfg)]
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"

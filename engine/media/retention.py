@@ -34,6 +34,7 @@ from engine.events import EventBus, MediaStatusChanged
 from engine.media.dedupe import release_stored_file
 from engine.media.kinds import MEDIA_TYPES, media_type_sql
 from engine.media.state import remove_by_retention
+from engine.sizes import size_words
 from engine.storage import LocalStorage, Storage
 from engine.storage.dedupe import content_key, file_sha256, index_path
 
@@ -124,12 +125,12 @@ class RetentionPreview:
             return f"{self.policy.describe()}: no media old enough"
         parts = [f"{n} to {'move to S3' if a == 's3' else 'delete'}" for a in ("s3", "delete")
                  if (n := self.count(a))]
-        return (f"{self.policy.describe()}: {', '.join(parts)} ({_size(self.bytes)}); "
-                f"frees {_size(self.frees_local_bytes)} on this computer")
+        return (f"{self.policy.describe()}: {', '.join(parts)} ({size_words(self.bytes)}); "
+                f"frees {size_words(self.frees_local_bytes)} on this computer")
 
     def details(self) -> list[str]:
         return [f"  {'move to S3' if line.action == 's3' else 'delete':<10} {line.type:<9} {line.media:>7} media  "
-                f"{_size(line.bytes):>10}" for line in self.lines]
+                f"{size_words(line.bytes):>10}" for line in self.lines]
 
 
 @dataclass(frozen=True)
@@ -169,15 +170,6 @@ class _Row:
     @property
     def sha256(self) -> str | None:
         return self.meta.get("verified_sha256")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _where(rule: RetentionRule, kinds: tuple[str, ...]) -> list[Any]:

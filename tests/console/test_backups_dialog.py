@@ -10,10 +10,11 @@ from console_helpers import say
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from console.backups_dialog import BackupsDialog, BackupsModel, size_words
+from console.backups_dialog import BackupsDialog, BackupsModel
 from console.main_window import MainWindow
 from console.maintenance import Maintenance
 from console.status_bar import EngineStatusBar
+from console.wording import human_size
 from engine import Config, MediaDeskEngine
 
 
@@ -68,7 +69,7 @@ def test_the_dialog_lists_backups_newest_first_and_restores_one(qtbot: Any, wind
     assert dialog.model.rowCount() == 2
     assert dialog.model.index(0, 1).data() == "Taken by hand"
     assert dialog.model.backup(1).path == first  # newest first
-    assert dialog.summary.text().startswith(f"2 backups ({size_words(sum(b.size for b in engine.backups()))}) in ")
+    assert dialog.summary.text().startswith(f"2 backups ({human_size(sum(b.size for b in engine.backups()))}) in ")
     assert not dialog.restore_button.isEnabled()  # nothing chosen yet
 
     _select(dialog, 1)

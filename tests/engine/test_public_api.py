@@ -90,6 +90,7 @@ PUBLIC_API = [
     "set_secret",
     "settings_path",
     "setup_logging",
+    "size_words",
     "subscribe_number",
     "version",
 ]
