@@ -31,7 +31,7 @@ from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
 from engine.media.dedupe import StorageUsage, storage_usage
 from engine.media.state import MediaStates
-from engine.media.thumbnails import make_thumbnail, schedule_thumbnails, without_thumbnail
+from engine.media.thumbnails import make_thumbnail, schedule_backfill, schedule_thumbnails, without_thumbnail
 from engine.media.verify import VerifyReport, schedule_scrub, scrub
 from engine.metrics import DEFAULT_WINDOW, Metrics, collect_metrics
 from engine.monitoring import check_health
@@ -93,6 +93,8 @@ class MediaDeskEngine:
         self.guard = Guard(self.cfg, self.db, self.store, self.queue, self.events)
         self._schedule_retention()
         self.thumbnail_later = schedule_thumbnails(self.queue.huey, self.make_thumbnail, priority=HOUSEKEEPING_PRIORITY)
+        self.backfill_later = schedule_backfill(self.queue.huey, self.backfill_thumbnails,
+                                                priority=HOUSEKEEPING_PRIORITY)
         return result
 
     def start(self, *, listener: bool = True, workers: bool = True, reconcile: bool = True) -> None:
@@ -108,7 +110,7 @@ class MediaDeskEngine:
                 self.reconcile()
             if workers:
                 if self.guard.schema_ok:
-                    self.backfill_thumbnails()
+                    self.backfill_later()
                 self.queue.start_consumer()
                 self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
                 self._sweeper.start()
@@ -415,7 +417,8 @@ class MediaDeskEngine:
 
     def backfill_thumbnails(self) -> int:
         """Queue thumbnails for a batch of completed media that have none (downloaded before thumbnails
-        existed, or a flush dropped their task); how many were queued. At start and with every scrub run."""
+        existed, or a flush dropped their task); how many were queued. Queued at start (`backfill_later`), and
+        run with every scrub."""
         todo = without_thumbnail(self.db)
         for mid in todo:
             self.thumbnail_later(mid)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from engine.db.models import Chat, ChatMedia, MediaStatus
 from engine.db.session import Database
@@ -183,13 +183,26 @@ def without_thumbnail(db: Database, *, limit: int = BACKFILL_BATCH) -> list[int]
     """Completed media of a kind that has thumbnails and none yet (nor a file found unreadable), newest first:
     what was downloaded before thumbnails existed, or whose thumbnail task a flush dropped."""
     meta = ChatMedia.meta
+    # The kinds kind_of() renders, in SQL: a year of voice notes must not hide the photos behind them.
+    renderable = or_(ChatMedia.type.like("image/%"), ChatMedia.type.like("video/%"),
+                     ChatMedia.type.like("application/pdf%"), Chat.type == "sticker")
     with db.session() as s:
-        rows = s.execute(
-            select(ChatMedia.id, ChatMedia.type, Chat.type).outerjoin(Chat, Chat.media_id == ChatMedia.id)
-            .where(ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.path.is_not(None),
+        return list(s.execute(
+            select(ChatMedia.id).outerjoin(Chat, Chat.media_id == ChatMedia.id)
+            .where(ChatMedia.processing_status == MediaStatus.COMPLETED, ChatMedia.path.is_not(None), renderable,
                    meta[META_KEY].as_string().is_(None), meta[NONE_KEY].as_string().is_(None))
-            .order_by(ChatMedia.id.desc()).limit(limit * 4)).all()
-    return [mid for mid, mime, message_type in rows if kind_of(mime, message_type)][:limit]
+            .order_by(ChatMedia.id.desc()).limit(limit)).scalars())
+
+
+def schedule_backfill(huey: Any, run: Callable[[], object], *, priority: int) -> Callable[[], object]:
+    """Register the backfill as a housekeeping task on `huey`; returns `enqueue()`. Its query reads every
+    completed row in the worst case: a worker runs it, never the engine's start."""
+
+    @huey.task(priority=priority, name="backfill_thumbnails")
+    def backfill_thumbnails() -> None:
+        run()
+
+    return backfill_thumbnails
 
 
 def _store(storage: Storage, key: str, data: bytes) -> None:
