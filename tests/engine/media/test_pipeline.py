@@ -20,6 +20,8 @@ from mediadesk_testkit import listener_url, media_row, post_webhook, sql, wait_u
 import engine.media.graph as graph_module
 from engine.config import Config
 from engine.events import MediaStatusChanged
+from engine.media.thumbnails import META_KEY as THUMBNAIL_KEY
+from engine.media.thumbnails import NONE_KEY as NO_THUMBNAIL_KEY
 from engine.runtime import MediaDeskEngine
 from engine.simulator import CloudSimulator, Fault, error_message_131052, media_message
 
@@ -43,6 +45,14 @@ def wait_final(eng: MediaDeskEngine, media_id: int, timeout: float = 20.0) -> di
         return row if row["processing_status"] in FINAL else None
 
     return wait_until(done, timeout=timeout, what=f"media {media_id} to complete or fail")
+
+
+def wait_thumbnail_settled(eng: MediaDeskEngine, media_id: int) -> None:
+    def settled() -> bool:
+        meta = media_row(eng.cfg, media_id)["metadata"]
+        return bool(meta.get(THUMBNAIL_KEY) or meta.get(NO_THUMBNAIL_KEY))
+
+    wait_until(settled, timeout=20, what=f"the thumbnail of media {media_id}")
 
 
 def attempts(eng: MediaDeskEngine, media_id: int) -> list[dict[str, Any]]:
@@ -117,6 +127,8 @@ def test_fault_profile_ends_in_the_right_state(name: str, engine: MediaDeskEngin
         assert_completed_with_bytes(engine, sim, row)
         assert tries[-1]["outcome"] == "completed"
         assert all(t["outcome"] == "retry" for t in tries[:-1])
+        # Its thumbnail is written by a task of its own after completion: leftovers count once it settled.
+        wait_thumbnail_settled(engine, mid)
     else:
         meta = row["metadata"]
         assert meta["reason"] == case.reason
