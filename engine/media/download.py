@@ -33,7 +33,7 @@ from engine.media.limits import contradicts, extension_for, size_limit, sniff
 from engine.media.reasons import FailureReason as R
 from engine.media.state import Claim, MediaStates
 from engine.storage import Storage
-from engine.storage.dedupe import store_once
+from engine.storage.dedupe import link_copy, store_once, stored_copy
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -103,6 +103,14 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
             reason=R.TOO_LARGE)
     declared = job.mime or info.mime_type
     key = _storage_key(job, extension_for(declared))
+    digest = graph.declared_hex(info.sha256)
+    held = _already_stored(p, digest, info.file_size)
+    if held is not None:
+        copy, head = held
+        sniffed = _checked_type(declared, head)
+        stored = link_copy(p.storage, copy, key)
+        if stored is not None:
+            return stored, info.file_size, digest, declared or sniffed
     folder = p.storage.temp_dir(key)
     temp = folder / temp_name(Path(key).name, uuid.uuid4().hex[:8])
     try:
@@ -113,10 +121,7 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
         if not graph.digest_matches(info.sha256, digest):
             raise TransientMediaError("the file's sha256 does not match WhatsApp's; it will be fetched again",
                                       reason=R.CHECKSUM)
-        sniffed = sniff(head)
-        if contradicts(declared, sniffed):
-            raise PermanentMediaError(f"the file claims to be {declared} but its content is {sniffed}",
-                                      reason=R.MIME_MISMATCH)
+        sniffed = _checked_type(declared, head)
         stored = store_once(p.storage, temp, key, sha256=digest.hex(),
                             content_type=(declared or sniffed or "application/octet-stream"))
         return stored, size, digest.hex(), declared or sniffed
@@ -125,6 +130,22 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
             temp.unlink(missing_ok=True)
         except OSError as exc:  # never let cleanup hide the error that brought us here
             log.warning("could not remove %s: %s", temp, exc)
+
+
+def _already_stored(p: Pipeline, digest: str | None, size: int | None) -> tuple[Path, bytes] | None:
+    """The same bytes (by WhatsApp's sha256 and size) are stored already: a forwarded photo, a sticker sent
+    again. They are linked under this media's own name, checked, and not downloaded again."""
+    if digest is None or size is None:
+        return None
+    return stored_copy(p.storage, sha256=digest, size=size)
+
+
+def _checked_type(declared: str | None, head: bytes) -> str | None:
+    sniffed = sniff(head)
+    if contradicts(declared, sniffed):
+        raise PermanentMediaError(f"the file claims to be {declared} but its content is {sniffed}",
+                                  reason=R.MIME_MISMATCH)
+    return sniffed
 
 
 def _stream(p: Pipeline, states: MediaStates, job: Claim, info: graph.MediaInfo, temp: Path, limit: int,

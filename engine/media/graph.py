@@ -134,6 +134,20 @@ def fetch_media_info(graph_url: str, version: str, media_id: str, token: str | N
         raise TransientMediaError(f"WhatsApp's media answer was not understood: {exc}", reason=R.SERVER) from exc
 
 
+def declared_hex(expected: str | None) -> str | None:
+    """Meta's sha256 (hex or base64) as lowercase hex; None when absent or neither form."""
+    if not expected:
+        return None
+    expected = expected.strip()
+    if len(expected) == 64 and all(c in "0123456789abcdefABCDEF" for c in expected):
+        return expected.lower()
+    try:
+        raw = base64.b64decode(expected + "=" * (-len(expected) % 4), validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
 def digest_matches(expected: str | None, actual: bytes) -> bool:
     """Meta writes sha256 as hex or as base64; accept either form of the same digest."""
     if not expected:

@@ -69,6 +69,49 @@ def store_once(storage: Storage, temp_file: Path, key: str, *, sha256: str, cont
     return storage.store(temp_file, key, content_type=content_type)
 
 
+def stored_copy(storage: Storage, *, sha256: str, size: int) -> tuple[Path, bytes] | None:
+    """A whole stored copy of these bytes, checked, and its first 8 KiB; None when there is none.
+
+    `sha256` (hex) and `size` are what WhatsApp declares for a media about to be downloaded: a forwarded
+    photo or a sticker sent again is already here. The copy is hashed again before it is trusted (a
+    damaged copy is what a re-fetch replaces), which reads a local file at disk speed instead of fetching
+    and syncing the same bytes again. Local disk only: an S3 object would have to be read over the network
+    to be checked, which is what the download does anyway.
+    """
+    if not isinstance(storage, LocalStorage):
+        return None
+    try:
+        index = index_path(storage, sha256)
+        if index.stat().st_size != size:
+            return None
+        h, head = hashlib.sha256(), b""
+        with open(index, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                if not head:
+                    head = chunk[:8192]
+                h.update(chunk)
+    except (OSError, ValueError):
+        return None  # none indexed, or unreadable: the download stores its own
+    return (index, head) if h.hexdigest() == sha256 else None
+
+
+def link_copy(storage: LocalStorage, copy: Path, key: str) -> StoredFile | None:
+    """Store `key` as one more name of the stored `copy` (from `stored_copy`); None when that failed
+    (the copy was pruned meanwhile, a disk without hard links): the download then stores its own bytes."""
+    target = storage.local_path(key)
+    try:
+        storage.temp_dir(key)  # its folder, made durably
+        try:
+            os.link(copy, target)
+            _fsync_dir(target.parent)
+        except FileExistsError:  # a repeated attempt: its name holds other bytes, or these already
+            if not os.path.samefile(copy, target):
+                _replace_with_link(copy, target)
+    except (OSError, StorageError):
+        return None
+    return StoredFile(path=key, location=storage.location)
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
