@@ -105,9 +105,12 @@ class EngineDownloads:
             raise RuntimeError(f"engine download ended {status}")
 
     def clean(self) -> None:
-        """Forget every stored file, the dedupe index included: the next round downloads fresh bytes."""
-        shutil.rmtree(self.eng.cfg.data_dir / "uploads", ignore_errors=True)
-        shutil.rmtree(self.eng.cfg.data_dir / INDEX_DIR, ignore_errors=True)
+        """Forget every stored file, the dedupe index included: the next round downloads fresh bytes. The
+        folders stay, as a running engine's month folder does (making one durably is a once-a-month cost)."""
+        for top in (self.eng.cfg.data_dir / "uploads", self.eng.cfg.data_dir / INDEX_DIR):
+            for f in top.rglob("*"):
+                if f.is_file():
+                    f.unlink()
 
     def close(self) -> None:
         self.eng.stop()

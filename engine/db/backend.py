@@ -129,6 +129,10 @@ class Backend:
         """While inside, `conn`'s commits need not be synced on their own (see Database.unsynced_session)."""
         yield
 
+    def sync_committed(self) -> None:
+        """Make every commit made so far with `commits_unsynced` durable (where commits are durable by
+        themselves, nothing to do)."""
+
     def wal_sync(self) -> Any | None:
         """What makes the ingest connection's commits durable when it commits without syncing (its `sync()`
         and `close()`), or None where each commit is durable by itself (PostgreSQL's synchronous_commit=on)."""
@@ -313,6 +317,13 @@ class SqliteBackend(Backend):
             yield
         finally:
             raw.execute("PRAGMA synchronous=FULL")
+
+    def sync_committed(self) -> None:
+        if self.path is None:
+            return
+        from engine.db.checkpoint import sync_wal_once
+
+        sync_wal_once(self.path)
 
     def wal_sync(self) -> Any | None:
         if self.path is None:

@@ -96,6 +96,20 @@ class WalSync:
                 self._fd = None
 
 
+def sync_wal_once(db_path: Path) -> None:
+    """fdatasync of the database's WAL through a descriptor opened for this sync only: every transaction
+    committed before the call is then on stable storage. Opened afresh each time, so a WAL that SQLite removed
+    and made again meanwhile is the one synced; one that is gone was checkpointed into the database, synced."""
+    try:
+        fd = os.open(str(db_path) + "-wal", _OPEN_FOR_SYNC)
+    except FileNotFoundError:
+        return
+    try:
+        _datasync(fd)
+    finally:
+        os.close(fd)
+
+
 def _datasync(fd: int) -> None:
     sync = getattr(os, "fdatasync", None) or os.fsync  # macOS and Windows have no fdatasync: a full fsync there
     sync(fd)

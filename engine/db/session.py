@@ -54,6 +54,15 @@ class Database:
                 Session(bind=conn, expire_on_commit=False) as s:
             yield from _committed(s)
 
+    @contextmanager
+    def durable_session(self) -> Iterator[Session]:
+        """A session whose commit is durable when the block ends, synced after the database's write lock is let
+        go: on SQLite the commit writes the WAL and the sync follows outside the lock, so another thread's
+        write (a claim, the listener's batch) waits for the commit only, not for the disk as well."""
+        with self.unsynced_session() as s:
+            yield s
+        self.backend.sync_committed()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
