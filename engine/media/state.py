@@ -402,6 +402,7 @@ def _reset(s: Session, which: Any) -> list[int]:
 
 
 def _finish_attempt(s: Session, claim: Claim, outcome: str, error: str | None, size: int | None) -> None:
+    s.flush()  # the row's own changes first: the roll-up below reads the reason from it
     s.connection().execute(_FINISH_ATTEMPT, {"attempt_id": claim.attempt_id, "now": utcnow(), "outcome": outcome,
                                              "error": error, "bytes": size})
     # In the same transaction: the metrics roll-ups count the attempt as the row says it ended.
