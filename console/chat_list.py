@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QTableView,
 )
 
+from console import gc_guard
 from console.tasks import run_task
 from console.wording import initials, list_time, phone, preview
 from engine import ChatSummary
@@ -292,6 +293,7 @@ class ChatListView(QTableView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(ROW_HEIGHT)  # set once, the view keeps it (as QListView's)
+        self.verticalScrollBar().valueChanged.connect(lambda _v: gc_guard.scrolled())
 
     def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt's own name
         # Qt's type-ahead asks the model for every row (100,000 calls into Python, a frozen window): the

@@ -8,17 +8,30 @@ Like qutebrowser, we turn automatic collection off and collect from a timer on t
 from __future__ import annotations
 
 import gc
+import time
 
 from PySide6.QtCore import QObject, QTimer
 
 YOUNG_EVERY_MS = 1_000
 FULL_EVERY = 60  # young collections between full ones
+REST_S = 1.5  # a full collection waits until no view has scrolled for this long
+MAX_WAIT_S = 300.0  # ... but never longer than this: garbage must not pile up under a scroll that never rests
+
+_busy_until = 0.0
+
+
+def scrolled() -> None:
+    """A view is scrolling: a full collection now (tens of ms with large caches) would be a dropped frame, so
+    it waits until the view rests. Young collections go on (a few ms)."""
+    global _busy_until
+    _busy_until = time.monotonic() + REST_S
 
 
 class GuiThreadGarbageCollector(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._ticks = 0
+        self._full_at = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(YOUNG_EVERY_MS)
         self._timer.timeout.connect(self._collect)
@@ -37,4 +50,10 @@ class GuiThreadGarbageCollector(QObject):
 
     def _collect(self) -> None:
         self._ticks += 1
-        gc.collect(2 if self._ticks % FULL_EVERY == 0 else 0)
+        now = time.monotonic()
+        if self._ticks >= FULL_EVERY and (now >= _busy_until or now - self._full_at >= MAX_WAIT_S):
+            self._ticks = 0
+            self._full_at = now
+            gc.collect(2)
+        else:
+            gc.collect(0)
