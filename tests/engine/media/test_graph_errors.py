@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -9,6 +11,7 @@ import pytest
 import requests
 
 from engine.errors import PermanentMediaError, TransientMediaError
+from engine.media import graph
 from engine.media.graph import MAX_RETRY_AFTER, GraphError, classify, fetch_media_info, read_error
 from engine.simulator import CloudSimulator, Fault
 
@@ -77,3 +80,14 @@ def test_the_simulator_throttles_with_retry_after_and_the_client_says_so() -> No
         assert caught.value.retry_after == 2.0
         info = fetch_media_info(sim.base_url, sim.version, "RL1", sim.access_token)
         assert info.file_size == sim.media("RL1").file_size
+
+
+def test_metas_sha256_reads_as_hex_or_base64_and_anything_else_is_none() -> None:
+    raw = hashlib.sha256(b"a photo").digest()
+    assert graph.declared_hex(raw.hex().upper()) == raw.hex()
+    assert graph.declared_hex(base64.b64encode(raw).decode()) == raw.hex()
+    assert graph.declared_hex(base64.b64encode(raw).decode().rstrip("=")) == raw.hex()  # unpadded, as Meta sends
+    assert graph.declared_hex(None) is None and graph.declared_hex("") is None
+    assert graph.declared_hex("not a digest") is None
+    assert graph.declared_hex(base64.b64encode(b"short").decode()) is None
+    assert graph.digest_matches(base64.b64encode(raw).decode(), raw)
