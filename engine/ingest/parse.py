@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,9 @@ class MessageRecord:
     target_wamid: str | None = None  # edit/revoke: the message it changes
 
 
+SENDER_KEYS = ("user_id", "parent_user_id", "username")  # Meta's business-scoped ids and the @username
+
+
 @dataclass(frozen=True)
 class StatusRecord:
     phone_number_id: str
@@ -67,6 +70,7 @@ class StatusRecord:
     recipient_id: str | None
     created_at: datetime
     meta: dict[str, Any]
+    recipient_name: str | None = None  # the profile name Meta sends beside a status, if any
 
 
 @dataclass
@@ -213,6 +217,7 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
             pnid = _text(meta.get("phone_number_id")) or "unknown"
             display = _text(meta.get("display_phone_number"))
             names: dict[str, str | None] = {}
+            senders: dict[str, dict[str, str]] = {}
             first_contact: str | None = None
             for c in _list(value.get("contacts")):
                 c = _dict(c)
@@ -222,6 +227,12 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
                     first_contact = first_contact or cid
                     if c.get("user_id") and c.get("wa_id"):
                         names[str(c["user_id"])] = names[cid]
+                    # Who Meta says wrote, beyond the number: kept with each of their messages.
+                    ids = {k: t for k in SENDER_KEYS if (t := _text(c.get(k) or _dict(c.get("profile")).get(k)))}
+                    if ids:
+                        senders[cid] = ids
+                        if c.get("user_id"):
+                            senders[str(c["user_id"])] = ids
             # Errors of the whole change (131000 and the like): each of its messages carries them, so that its
             # bubble can say why it is empty; a change with nothing else is logged in Meta's words.
             change_errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
@@ -229,7 +240,11 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
                 if isinstance(msg, dict):
                     if change_errors and not msg.get("errors"):
                         msg = {**msg, "errors": change_errors}
-                    out.messages.append(_message(msg, pnid, display, waba_id, names, first_contact))
+                    record = _message(msg, pnid, display, waba_id, names, first_contact)
+                    sender = senders.get(record.wa_id) or (senders.get(first_contact) if first_contact else None)
+                    if sender:
+                        record = replace(record, meta={**record.meta, "sender": sender})
+                    out.messages.append(record)
             if change_errors and not value.get("messages") and not value.get("statuses"):
                 out.errors.append(error_words({"errors": change_errors}) or "an error")
             for msg in _list(value.get("message_echoes")):
@@ -255,7 +270,7 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
                         phone_number_id=pnid, display_phone_number=display, waba_id=waba_id,
                         wamid=str(st["id"]), status=str(st.get("status") or "unknown"),
                         recipient_id=_text(st.get("recipient_id")), created_at=_ts(st.get("timestamp")),
-                        meta=extra,
+                        meta=extra, recipient_name=names.get(_text(st.get("recipient_id")) or ""),
                     ))
     if out.empty:
         out.ignored = ("; ".join(out.errors) if out.errors else "the body holds no messages or statuses")

@@ -282,7 +282,7 @@ class WebhookStore:
         if row is None:
             # A status for a message sent from elsewhere (another app, the phone): keep it as an outbound
             # placeholder so later statuses land on it and nothing Meta told us is lost.
-            cid = self._contact_id(conn, wid, st.recipient_id, None) if st.recipient_id else None
+            cid = self._contact_id(conn, wid, st.recipient_id, st.recipient_name) if st.recipient_id else None
             conn.execute(
                 self._insert(Chat).values(
                     workspace_id=wid, contact_id=cid, wamid=st.wamid, direction="out", type="outbound",

@@ -167,3 +167,26 @@ def test_contact_name_updates_when_the_customer_renames(database: Database, conf
     store.store([parse_webhook(text_message("a", name="Old Name"))])
     store.store([parse_webhook(text_message("b", name="New Name"))])
     assert [r[0] for r in sql(config.db_path, "select name from contacts")] == ["New Name"]
+
+
+def test_who_meta_says_wrote_is_kept_with_the_message(database: Database, config: Config) -> None:
+    """Business-scoped user ids and the @username travel with each message of that contact."""
+    body = text_message("hi", wa_id="6281234", name="Ana")
+    contact = body["entry"][0]["changes"][0]["value"]["contacts"][0]
+    contact.update(user_id="ID.BSUID-1", parent_user_id="ID.PARENT-1", username="@ana_bakes")
+    m = only(parse_webhook(body))
+    assert (m.wa_id, m.contact_name) == ("6281234", "Ana")
+    assert m.meta["sender"] == {"user_id": "ID.BSUID-1", "parent_user_id": "ID.PARENT-1", "username": "@ana_bakes"}
+    WebhookStore(database).store([parse_webhook(body)])
+    stored = json.loads(sql(config.db_path, "select metadata from chats")[0][0])
+    assert stored["sender"]["username"] == "@ana_bakes"
+    assert "sender" not in only(parse_webhook(text_message("plain"))).meta, "nothing invented when Meta sends none"
+
+
+def test_a_statuss_contacts_name_its_recipient(database: Database, config: Config) -> None:
+    body = status_update("wamid.FROM-PHONE", "delivered", recipient_id="6289999")
+    body["entry"][0]["changes"][0]["value"]["contacts"] = [{"profile": {"name": "Budi"}, "wa_id": "6289999"}]
+    st = parse_webhook(body).statuses[0]
+    assert st.recipient_name == "Budi"
+    WebhookStore(database).store([parse_webhook(body)])
+    assert sql(config.db_path, "select wa_id, name from contacts") == [("6289999", "Budi")]
