@@ -314,6 +314,22 @@ class ChatListView(QTableView):
             self.viewport().update()
 
 
+_WHITE, _SELECTED_BG, _HOVER_BG = QColor("white"), QColor("#f0f2f5"), QColor("#f5f6f6")
+_INK, _MUTED, _GREEN = QColor("#111b21"), QColor("#667781"), QColor("#1fa855")
+_GREEN_BADGE, _RED_BADGE = QColor("#25d366"), QColor("#ea0038")
+_SEPARATOR = QPen(QColor("#e9edef"), 1)
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+_NO_PEN = Qt.PenStyle.NoPen
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_SELECTED, _HOVERED = QStyle.StateFlag.State_Selected, QStyle.StateFlag.State_MouseOver
+
+
+def _baseline(metrics: QFontMetrics, top: int, height: int) -> int:
+    """The baseline that centres one line of text in a band `height` high from `top` (as AlignVCenter)."""
+    return top + (height - metrics.height()) // 2 + metrics.ascent()
+
+
 class ChatListDelegate(QStyledItemDelegate):
     """Paints a row: avatar with initials, name or number, time, preview, unread and failed badges."""
 
@@ -331,6 +347,11 @@ class ChatListDelegate(QStyledItemDelegate):
         self.avatar_font = QFont(base)
         self.avatar_font.setPointSizeF(base.pointSizeF() + 2)
         self.avatar_font.setBold(True)
+        # Built once, not in every row's paint: a row rebuilt three font metrics, six colours and two pens, and
+        # PySide builds an alignment flag anew each time it is or-ed.
+        self.small_metrics = QFontMetrics(self.small_font)
+        self.name_metrics = QFontMetrics(self.name_font)
+        self.badge_metrics = QFontMetrics(self.badge_font)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return QSize(300, ROW_HEIGHT)
@@ -360,60 +381,60 @@ class ChatListDelegate(QStyledItemDelegate):
             return
         r = option.rect
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        painter.fillRect(r, QColor("#f0f2f5") if selected else QColor("#f5f6f6") if hovered else QColor("white"))
+        painter.setRenderHint(_ANTIALIAS)
+        selected = bool(option.state & _SELECTED)
+        hovered = bool(option.state & _HOVERED)
+        painter.fillRect(r, _SELECTED_BG if selected else _HOVER_BG if hovered else _WHITE)
 
         # avatar
         size = 48
         avatar = QRect(r.left() + 12, r.top() + (r.height() - size) // 2, size, size)
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(_NO_PEN)
         painter.setBrush(avatar_color(chat.wa_id))
         painter.drawEllipse(avatar)
-        painter.setPen(QColor("white"))
+        painter.setPen(_WHITE)
         painter.setFont(self.avatar_font)
-        painter.drawText(avatar, Qt.AlignmentFlag.AlignCenter, initials(chat.name, chat.wa_id))
+        painter.drawText(avatar, _CENTER, initials(chat.name, chat.wa_id))
 
         left = avatar.right() + 14
         right = r.right() - 14
         # separator like WhatsApp: starts after the avatar
-        painter.setPen(QPen(QColor("#e9edef"), 1))
+        painter.setPen(_SEPARATOR)
         painter.drawLine(left, r.bottom(), r.right(), r.bottom())
 
-        # first line: name ... time
+        # first line: name ... time, each at a point on the line's baseline (no text formatting per cell)
         when = list_time(chat.last_at)
-        painter.setFont(self.small_font)
-        fm_small = QFontMetrics(self.small_font)
+        fm_small, fm_name = self.small_metrics, self.name_metrics
         time_w = fm_small.horizontalAdvance(when)
-        line1 = QRect(left, r.top() + 13, right - left, 22)
-        painter.setPen(QColor("#1fa855") if chat.unread else QColor("#667781"))
-        painter.drawText(line1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, when)
+        top1 = r.top() + 13
+        painter.setFont(self.small_font)
+        painter.setPen(_GREEN if chat.unread else _MUTED)
+        painter.drawText(right - time_w, _baseline(fm_small, top1, 22), when)
         painter.setFont(self.name_font)
-        painter.setPen(QColor("#111b21"))
+        painter.setPen(_INK)
         name = chat.name or phone(chat.wa_id)
-        name = QFontMetrics(self.name_font).elidedText(name, Qt.TextElideMode.ElideRight, line1.width() - time_w - 10)
-        painter.drawText(line1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+        name = fm_name.elidedText(name, _ELIDE_RIGHT, right - left - time_w - 10)
+        painter.drawText(left, _baseline(fm_name, top1, 22), name)
 
         # second line: preview ... badges (failed media in red, unread in green)
-        line2 = QRect(left, r.top() + 38, right - left, 22)
+        top2 = r.top() + 38
         badges_w = 0
         painter.setFont(self.badge_font)
-        for count, color in ((chat.unread, "#25d366"), (chat.failed_media, "#ea0038")):
+        for count, color in ((chat.unread, _GREEN_BADGE), (chat.failed_media, _RED_BADGE)):
             if not count:
                 continue
             text = str(count) if count < 1000 else "999+"
-            w = max(20, QFontMetrics(self.badge_font).horizontalAdvance(text) + 12)
-            badge = QRect(right - badges_w - w, line2.top() + 1, w, 20)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(color))
+            w = max(20, self.badge_metrics.horizontalAdvance(text) + 12)
+            badge = QRect(right - badges_w - w, top2 + 1, w, 20)
+            painter.setPen(_NO_PEN)
+            painter.setBrush(color)
             painter.drawRoundedRect(badge, 10, 10)
-            painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+            painter.setPen(_WHITE)
+            painter.drawText(badge, _CENTER, text)
             badges_w += w + 6
         painter.setFont(self.small_font)
-        painter.setPen(QColor("#667781"))
+        painter.setPen(_MUTED)
         text = preview(chat.last_type, chat.last_preview).replace("\n", " ")
-        text = fm_small.elidedText(text, Qt.TextElideMode.ElideRight, line2.width() - badges_w - 4)
-        painter.drawText(line2, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        text = fm_small.elidedText(text, _ELIDE_RIGHT, right - left - badges_w - 4)
+        painter.drawText(left, _baseline(fm_small, top2, 22), text)
         painter.restore()
