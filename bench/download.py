@@ -160,7 +160,6 @@ def _again(eng: EngineDownloads, sim_url: str, wa: list[str], ref_dir: Path, rou
     """Bytes already stored (a forwarded photo, a sticker sent again): the engine checks its copy and links
     it; the bare loop downloads them as it always does."""
     ratios = []
-    eng.new_rows(wa)
     for m in eng.new_rows(wa):  # stores them once
         eng.download(m)
     for _ in range(rounds):

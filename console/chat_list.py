@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from console import gc_guard
+from console.row_paint import baseline
 from console.tasks import run_task
 from console.wording import initials, list_time, phone, preview
 from engine import ChatSummary
@@ -325,11 +326,6 @@ _ANTIALIAS = QPainter.RenderHint.Antialiasing
 _SELECTED, _HOVERED = QStyle.StateFlag.State_Selected, QStyle.StateFlag.State_MouseOver
 
 
-def _baseline(metrics: QFontMetrics, top: int, height: int) -> int:
-    """The baseline that centres one line of text in a band `height` high from `top` (as AlignVCenter)."""
-    return top + (height - metrics.height()) // 2 + metrics.ascent()
-
-
 class ChatListDelegate(QStyledItemDelegate):
     """Paints a row: avatar with initials, name or number, time, preview, unread and failed badges."""
 
@@ -409,12 +405,12 @@ class ChatListDelegate(QStyledItemDelegate):
         top1 = r.top() + 13
         painter.setFont(self.small_font)
         painter.setPen(_GREEN if chat.unread else _MUTED)
-        painter.drawText(right - time_w, _baseline(fm_small, top1, 22), when)
+        painter.drawText(right - time_w, baseline(fm_small, top1, 22), when)
         painter.setFont(self.name_font)
         painter.setPen(_INK)
         name = chat.name or phone(chat.wa_id)
         name = fm_name.elidedText(name, _ELIDE_RIGHT, right - left - time_w - 10)
-        painter.drawText(left, _baseline(fm_name, top1, 22), name)
+        painter.drawText(left, baseline(fm_name, top1, 22), name)
 
         # second line: preview ... badges (failed media in red, unread in green)
         top2 = r.top() + 38
@@ -436,5 +432,5 @@ class ChatListDelegate(QStyledItemDelegate):
         painter.setPen(_MUTED)
         text = preview(chat.last_type, chat.last_preview).replace("\n", " ")
         text = fm_small.elidedText(text, _ELIDE_RIGHT, right - left - badges_w - 4)
-        painter.drawText(left, _baseline(fm_small, top2, 22), text)
+        painter.drawText(left, baseline(fm_small, top2, 22), text)
         painter.restore()

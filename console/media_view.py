@@ -44,6 +44,7 @@ from console.bridge import EngineBridge
 from console.chat_export import copy_media_link
 from console.media_model import COLUMNS, FILE, SIZE, STATUS, MediaListModel, RowRole
 from console.progress import Cancelled, TaskProgress
+from console.row_paint import baseline, remembered
 from console.tasks import run_task
 from console.thumbnails import ThumbnailCache
 from engine import FailureReason, MediaFilter, MediaItem, MediaStatus, MediaStatusChanged
@@ -123,13 +124,10 @@ class MediaDelegate(QStyledItemDelegate):
         return [(c, left + x, w) for c, x, w in self._layout] if left else self._layout
 
     def _elide(self, metrics: Any, text: str, width: int, middle: bool = False) -> str:
-        key = (text, width, middle)  # a bool, not the mode: hashing a Python enum costs more than the lookup saves
-        found = self._elided.get(key)
-        if found is None:
-            if len(self._elided) >= ELIDED_CACHE:
-                self._elided.clear()
-            found = self._elided[key] = metrics.elidedText(text, _ELIDE_MIDDLE if middle else _ELIDE_RIGHT, width)
-        return found
+        # The key holds a bool, not the mode: hashing a Python enum costs more than the lookup saves.
+        return remembered(self._elided, (text, width, middle),
+                          lambda: metrics.elidedText(text, _ELIDE_MIDDLE if middle else _ELIDE_RIGHT, width),
+                          limit=ELIDED_CACHE)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         model = index.model()
@@ -142,34 +140,28 @@ class MediaDelegate(QStyledItemDelegate):
         painter.save()
         item, texts = row
         selected = bool(option.state & _SELECTED)
-        painter.fillRect(r, option.palette.highlight() if selected else self._white)
+        if selected:  # other rows lie on the table's own base, the same white (MediaTable): one fill, not 30
+            painter.fillRect(r, option.palette.highlight())
         painter.setPen(self._line)
         painter.drawLine(r.left(), r.bottom(), r.right(), r.bottom())
         metrics = option.fontMetrics
         top, height = r.top(), r.height()
-        # Text drawn at a point, its baseline worked out once a row: a rectangle and alignment flags send every
-        # cell through Qt's text formatting, twice the cost of the text itself (7 cells a row, 30 rows a step).
-        baseline = top + (height - metrics.height()) // 2 + metrics.ascent()
+        line = baseline(metrics, top, height)  # every cell's text sits on it (console.row_paint)
         pen = option.palette.highlightedText().color() if selected else self._muted
         failed = item.status == "failed" and not selected
         for column, left, width in columns:
             if column == FILE:
                 self._paint_file(painter, option, item, texts[FILE], QRect(left, top, width, height), selected,
-                                 baseline)
+                                 line)
                 continue
             painter.setPen(self._red if failed and column == STATUS else pen)
             text = self._elide(metrics, texts[column], width - 12)
             x = left + width - 6 - self._advance(metrics, text) if column == SIZE else left + 6
-            painter.drawText(x, baseline, text)
+            painter.drawText(x, line, text)
         painter.restore()
 
     def _advance(self, metrics: Any, text: str) -> int:
-        found = self._widths.get(text)
-        if found is None:
-            if len(self._widths) >= ELIDED_CACHE:
-                self._widths.clear()
-            found = self._widths[text] = metrics.horizontalAdvance(text)
-        return found
+        return remembered(self._widths, text, lambda: metrics.horizontalAdvance(text), limit=ELIDED_CACHE)
 
     def _placeholder_row(self, painter: QPainter, r: QRect, columns: list[tuple[int, int, int]]) -> QPixmap:
         """A row whose page is being read, drawn once per layout: a fast scroll paints mostly these."""
@@ -193,7 +185,7 @@ class MediaDelegate(QStyledItemDelegate):
         return pixmap
 
     def _paint_file(self, painter: QPainter, option: QStyleOptionViewItem, item: MediaItem, name: str, r: QRect,
-                    selected: bool, baseline: int) -> None:
+                    selected: bool, line: int) -> None:
         box = QRect(r.left() + 6, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
         source = thumbnail_source(item)
         pixmap = None
@@ -222,7 +214,7 @@ class MediaDelegate(QStyledItemDelegate):
         painter.setPen(option.palette.highlightedText().color() if selected else self._text)
         left = box.right() + 10
         text = self._elide(option.fontMetrics, name, r.right() - box.right() - 14, middle=True)
-        painter.drawText(left, baseline, text)
+        painter.drawText(left, line, text)
 
 
 class MediaTable(QTableView):

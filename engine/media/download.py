@@ -29,7 +29,7 @@ from engine.errors import MediaError, PermanentMediaError, StorageError, Transie
 from engine.events import EventBus
 from engine.media import graph
 from engine.media.holders import temp_name
-from engine.media.limits import contradicts, extension_for, size_limit, sniff
+from engine.media.limits import SNIFF_BYTES, contradicts, extension_for, size_limit, sniff
 from engine.media.reasons import FailureReason as R
 from engine.media.state import Claim, MediaStates
 from engine.storage import Storage
@@ -103,8 +103,11 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
             reason=R.TOO_LARGE)
     declared = job.mime or info.mime_type
     key = _storage_key(job, extension_for(declared))
+    # The same bytes stored already (a forwarded photo, a sticker sent again): checked and linked under this
+    # media's own name, not downloaded again.
     digest = graph.declared_hex(info.sha256)
-    held = _already_stored(p, digest, info.file_size)
+    held = (stored_copy(p.storage, sha256=digest, size=info.file_size, head_bytes=SNIFF_BYTES)
+            if digest is not None and info.file_size is not None else None)
     if held is not None:
         copy, head = held
         sniffed = _checked_type(declared, head)
@@ -130,14 +133,6 @@ def _fetch_and_store(p: Pipeline, states: MediaStates, job: Claim, started: floa
             temp.unlink(missing_ok=True)
         except OSError as exc:  # never let cleanup hide the error that brought us here
             log.warning("could not remove %s: %s", temp, exc)
-
-
-def _already_stored(p: Pipeline, digest: str | None, size: int | None) -> tuple[Path, bytes] | None:
-    """The same bytes (by WhatsApp's sha256 and size) are stored already: a forwarded photo, a sticker sent
-    again. They are linked under this media's own name, checked, and not downloaded again."""
-    if digest is None or size is None:
-        return None
-    return stored_copy(p.storage, sha256=digest, size=size)
 
 
 def _checked_type(declared: str | None, head: bytes) -> str | None:
@@ -181,8 +176,8 @@ def _stream(p: Pipeline, states: MediaStates, job: Claim, info: graph.MediaInfo,
                             f"the file is too large: more than {limit:,} bytes for {job.kind}", reason=R.TOO_LARGE)
                     if time.monotonic() - started > timeout:
                         raise TransientMediaError(f"the download took longer than {timeout:.0f} s", reason=R.TIMEOUT)
-                    if len(head) < 8192:
-                        head += chunk[: 8192 - len(head)]
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
                     h.update(chunk)
                     _write_all(out, chunk)
                     if size >= next_progress:

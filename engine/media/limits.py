@@ -44,6 +44,9 @@ def _family(mime: str | None) -> str | None:
     return "other"
 
 
+SNIFF_BYTES = 8192  # how much of a file's start `sniff` is given
+
+
 def sniff(head: bytes) -> str | None:
     """The MIME type the first bytes of a file say it is, or None when they do not say."""
     kind = filetype.guess(head)

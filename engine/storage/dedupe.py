@@ -69,8 +69,8 @@ def store_once(storage: Storage, temp_file: Path, key: str, *, sha256: str, cont
     return storage.store(temp_file, key, content_type=content_type)
 
 
-def stored_copy(storage: Storage, *, sha256: str, size: int) -> tuple[Path, bytes] | None:
-    """A whole stored copy of these bytes, checked, and its first 8 KiB; None when there is none.
+def stored_copy(storage: Storage, *, sha256: str, size: int, head_bytes: int) -> tuple[Path, bytes] | None:
+    """A whole stored copy of these bytes, checked, and its first `head_bytes`; None when there is none.
 
     `sha256` (hex) and `size` are what WhatsApp declares for a media about to be downloaded: a forwarded
     photo or a sticker sent again is already here. The copy is hashed again before it is trusted (a
@@ -84,15 +84,10 @@ def stored_copy(storage: Storage, *, sha256: str, size: int) -> tuple[Path, byte
         index = index_path(storage, sha256)
         if index.stat().st_size != size:
             return None
-        h, head = hashlib.sha256(), b""
-        with open(index, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                if not head:
-                    head = chunk[:8192]
-                h.update(chunk)
+        digest, head = _digest_and_head(index, head_bytes)
     except (OSError, ValueError):
         return None  # none indexed, or unreadable: the download stores its own
-    return (index, head) if h.hexdigest() == sha256 else None
+    return (index, head) if digest == sha256 else None
 
 
 def link_copy(storage: LocalStorage, copy: Path, key: str) -> StoredFile | None:
@@ -113,11 +108,18 @@ def link_copy(storage: LocalStorage, copy: Path, key: str) -> StoredFile | None:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
+    return _digest_and_head(path, 0)[0]
+
+
+def _digest_and_head(path: Path, head_bytes: int) -> tuple[str, bytes]:
+    """The file's hex sha256 and its first `head_bytes`, in one read through it."""
+    h, head = hashlib.sha256(), b""
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
+            if len(head) < head_bytes:
+                head += chunk[: head_bytes - len(head)]
             h.update(chunk)
-    return h.hexdigest()
+    return h.hexdigest(), head
 
 
 def share_identical(storage: LocalStorage, path: str, sha256: str) -> bool:
