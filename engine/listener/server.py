@@ -12,6 +12,7 @@ import uvicorn
 
 from engine.errors import ConfigError
 from engine.listener.app import WebhookApp
+from engine.listener.one_write import OneWriteHttpProtocol
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class ListenerThread:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", http="httptools",
+            app, log_level="warning", access_log=False, lifespan="off", http=OneWriteHttpProtocol,
             loop="auto", timeout_keep_alive=30, server_header=False, date_header=False, proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
