@@ -129,6 +129,9 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
         ax.setPen(pg.mkPen("#999999"))
         ax.setTextPen(pg.mkPen(INK))
         ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # Major and minor ticks, not pyqtgraph's third level too: that level's ticks (too close for labels)
+        # were half of what an axis costs to draw again, and a refresh draws several axes again.
+        ax.setStyle(maxTickLevel=1, maxTextLevel=1)
     item.setLabel("left", left, units=left_units, color=MUTED)
     if bottom:
         item.setLabel("bottom", bottom, units=bottom_units, color=MUTED)
