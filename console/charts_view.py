@@ -49,6 +49,17 @@ def _time_range(m: Metrics) -> tuple[float, float]:
     return start, math.ceil(time.time() / step) * step
 
 
+def _padded(low: float, high: float, padding: float = 0.02) -> tuple[float, float]:
+    """`low`..`high` with room on both sides, as pyqtgraph's `padding` gives it."""
+    room = (high - low) * padding
+    return low - room, high + room
+
+
+def _set_range(item: pg.PlotItem, x: tuple[float, float], y: tuple[float, float]) -> None:
+    """Both ranges in one change: each change lays out both axes again (their labels included)."""
+    item.getViewBox().setRange(xRange=x, yRange=y, padding=0)
+
+
 def _running_median(values: list[float], half: int) -> list[float]:
     out = []
     for i in range(len(values)):
@@ -103,16 +114,30 @@ class _FlatTicks:
         p.restore()
 
 
+class _SameLabel:
+    """An axis whose label is set again only when its text changes: pyqtgraph sets the label's HTML, measures it
+    and lays the axis out on every range change (in case its units' SI prefix changed), though it rarely has."""
+
+    def _updateLabel(self) -> None:  # noqa: N802 - pyqtgraph's name
+        html = self.labelString()
+        if html != getattr(self, "_label_html", None):
+            self._label_html = html
+            super()._updateLabel()
+            return
+        self.picture = None
+        self.update()
+
+
 def _fillable(pen: QPen) -> bool:
     return (pen.style() == Qt.PenStyle.SolidLine and pen.capStyle() == Qt.PenCapStyle.SquareCap
             and pen.isCosmetic() and pen.widthF() <= 1 and pen.brush().style() == Qt.BrushStyle.SolidPattern)
 
 
-class _Axis(_FlatTicks, pg.AxisItem):
+class _Axis(_SameLabel, _FlatTicks, pg.AxisItem):
     pass
 
 
-class _DateAxis(_FlatTicks, pg.DateAxisItem):
+class _DateAxis(_SameLabel, _FlatTicks, pg.DateAxisItem):
     pass
 
 
@@ -150,8 +175,7 @@ def _empty(w: pg.PlotWidget, text: str = "No data yet") -> None:
         label.setPos(0.5, 0.5)
     label.setText(text, color=MUTED)
     label.show()
-    item.setXRange(0, 1)
-    item.setYRange(0, 1)
+    _set_range(item, (0, 1), (0, 1))
 
 
 def _filled(w: pg.PlotWidget) -> None:
@@ -537,8 +561,7 @@ class ChartsView(QWidget):
         # Single steps are noisy; a running median shows whether the pipeline is getting slower.
         self._ot_median.setData(xs, _running_median(ys, max(1, len(ys) // 40)))
         item = self.over_time.getPlotItem()
-        item.setXRange(*_time_range(m), padding=0.02)
-        item.setYRange(0, _ceiling(max(ys)), padding=0)
+        _set_range(item, _padded(*_time_range(m)), (0, _ceiling(max(ys))))
 
     def _draw_histogram(self, m: Metrics) -> None:
         item = self.histogram.getPlotItem()
@@ -557,8 +580,7 @@ class ChartsView(QWidget):
             if value is not None:
                 line.setValue(value)
                 line.label.setFormat(f"{name} {_secs(value)}")
-        item.setXRange(0, m.histogram[-1][1], padding=0.02)
-        item.setYRange(0, _ceiling(max(n for _, _, n in m.histogram)), padding=0)
+        _set_range(item, _padded(0, m.histogram[-1][1]), (0, _ceiling(max(n for _, _, n in m.histogram))))
 
     def _draw_success(self, m: Metrics) -> None:
         rate = m.success_rate
@@ -595,8 +617,7 @@ class ChartsView(QWidget):
         xs = [_epoch(at) + step / 2 for at, _ in m.throughput]  # centre each bar on its step
         self._thru_bars.setOpts(x=xs, height=[n for _, n in m.throughput], width=step * 0.83)
         self._thru_bars.show()
-        item.setXRange(*_time_range(m), padding=0.02)
-        item.setYRange(0, _ceiling(max(n for _, n in m.throughput)), padding=0)
+        _set_range(item, _padded(*_time_range(m)), (0, _ceiling(max(n for _, n in m.throughput))))
 
     def _draw_reasons(self, m: Metrics) -> None:
         item = self.reasons.getPlotItem()
@@ -620,5 +641,4 @@ class ChartsView(QWidget):
         if ticks != self._reason_ticks:  # new ticks lay the axis out and paint it again
             self._reason_ticks = ticks
             item.getAxis("left").setTicks(ticks)
-        item.setYRange(-0.6, len(top) - 0.4, padding=0)
-        item.setXRange(0, _ceiling(max(counts) * 1.1), padding=0)
+        _set_range(item, (0, _ceiling(max(counts) * 1.1)), (-0.6, len(top) - 0.4))

@@ -165,3 +165,22 @@ def test_a_refresh_redraws_only_the_parts_whose_figures_changed(qtbot, db, add_m
     assert "_draw_histogram" not in drawn and "_draw_throughput" not in drawn  # failures take no time, bring no bar
     assert sum(_bars(view.reasons)[0].opts["width"]) == 3
     view.close()
+
+
+def test_an_axis_label_follows_its_units_prefix_and_ranges_are_set_as_asked(qtbot):
+    from console.charts_view import _padded, _plot, _set_range
+
+    w = _plot("t", "time", "s")
+    qtbot.addWidget(w)
+    w.resize(400, 300)
+    w.show()
+    item, axis = w.getPlotItem(), w.getPlotItem().getAxis("left")
+    _set_range(item, (0, 1), (0, 20))
+    assert "(s)" in axis.label.toHtml()
+    _set_range(item, (0, 1), (0, 0.02))  # milliseconds now: the label says so
+    assert "(ms)" in axis.label.toHtml()
+    _set_range(item, (0, 1), (0, 0.05))  # the same prefix: the label stays (not set again), the range moves
+    assert "(ms)" in axis.label.toHtml() and axis.range == [0.0, 0.05]
+    _set_range(item, _padded(10, 20), (0, 30))
+    assert "(s)" in axis.label.toHtml()
+    assert item.getViewBox().viewRange() == [[9.8, 20.2], [0.0, 30.0]]
