@@ -269,7 +269,7 @@ def chatlist_child(quick: bool) -> None:
         f"{step} px to row {shown[-1] + 1}/{rows} ({'reached' if at_end else 'did NOT reach'} the end); "
         f"end rows {'real' if real_end else 'NOT real'} ({painted_real} painted, {painted_placeholders} "
         f"placeholders) after {t_settle:.0f} ms; a step every {pace * 1000:.0f} ms; the app's GC timer on (a full "
-        f"collection, every {gc_guard.FULL_EVERY * gc_guard.YOUNG_EVERY_MS / 1000:.0f} s, costs {t_gc:.0f} ms here); "
+        f"collection, every {gc_guard.FULL_EVERY_S:.0f} s, costs {t_gc:.0f} ms here); "
         f"data built in {t_build:.1f} s"),
         reset_note=(f"the first reload: count + first page off the GUI thread, then {rows} rows; GUI-thread "
                     f"slices {' + '.join(f'{f:.0f}' for f in reset)} ms (worst {max(reset):.0f} ms); "

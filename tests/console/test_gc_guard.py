@@ -1,4 +1,5 @@
-"""The GUI thread's collector: full collections wait while a view scrolls, within a bound."""
+"""The GUI thread's collector: young collections every tick, full ones every minute but not while a view scrolls
+(within a bound)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 import pytest
 
 from console import gc_guard
-from console.gc_guard import FULL_EVERY, MAX_WAIT_S, REST_S, GuiThreadGarbageCollector
+from console.gc_guard import FULL_EVERY_S, MAX_WAIT_S, REST_S, YOUNG_EVERY_MS, GuiThreadGarbageCollector
+
+FULL_EVERY = int(FULL_EVERY_S)  # ticks of a second in these tests
 
 
 class Clock:
@@ -37,11 +40,17 @@ def tick(c: GuiThreadGarbageCollector, clock: Clock, n: int) -> None:
         c._collect()
 
 
-def test_a_full_collection_runs_every_so_many_ticks_when_nothing_scrolls(collector: Parts) -> None:
+def test_a_full_collection_runs_every_minute_when_nothing_scrolls_young_ones_between(collector: Parts) -> None:
     c, clock, generations = collector
     tick(c, clock, 2 * FULL_EVERY)
     assert generations.count(2) == 2
     assert generations[FULL_EVERY - 1] == 2 and generations[2 * FULL_EVERY - 1] == 2
+    assert set(generations[:FULL_EVERY - 1]) == {0}
+
+
+def test_young_collections_come_often_so_that_each_stays_small(collector: Parts) -> None:
+    c, _clock, _generations = collector
+    assert YOUNG_EVERY_MS <= 100 and c._timer.interval() == YOUNG_EVERY_MS
 
 
 def test_while_a_view_scrolls_the_full_collection_waits_for_it_to_rest(collector: Parts) -> None:
