@@ -13,8 +13,9 @@ shown, then for each window collected metrics are handed to it as a finished bac
 (`_on_metrics`) and the event loop is run, one turn at a time, until the view says it is drawn (`refreshed`):
 the view draws one plot per turn, and the plots repaint what changed in the turns between, as in the app. Each
 refresh brings other figures than the one before (metrics collected before and after 300 more media finished,
-in turn), so every plot changes. Every turn's wall time is GUI-thread time: the longest turn is held to 16 ms
-(a frame), and the sum of a refresh's turns is reported beside it.
+in turn), so every plot changes. Garbage is collected as the app does it (`GuiThreadGarbageCollector`). Every turn's
+wall time is GUI-thread time: the longest turn is held to 16 ms (a frame), and the sum of a refresh's turns is
+reported beside it.
 Without `--quick` a dense database is measured too: 1,000,000 media within the last 30 days, every
 minute bucket filled, the most a window can hold (reported).
 """
@@ -217,10 +218,12 @@ def gui_child(db_path: str) -> None:
     from PySide6.QtWidgets import QApplication
 
     from console.charts_view import ChartsView
+    from console.gc_guard import GuiThreadGarbageCollector
     from console.tasks import wait_for_tasks
     from engine.metrics import collect_metrics
 
     app = QApplication.instance() or QApplication([])
+    collector = GuiThreadGarbageCollector(app)  # as the app runs: collections on the GUI thread's timer
     db = _open(Path(db_path))
     before = {w: collect_metrics(db, window=w) for w in WINDOWS}
     _more_finished(Path(db_path), 300)
@@ -232,6 +235,7 @@ def gui_child(db_path: str) -> None:
     view._timer.stop()  # only the refreshes timed below
     wait_for_tasks(10_000)
     app.processEvents()
+    collector.start()
     drawn = [0]
     view.refreshed.connect(lambda _m: drawn.__setitem__(0, drawn[0] + 1))
 
@@ -262,6 +266,7 @@ def gui_child(db_path: str) -> None:
             counts[w] = len(turns)
     points = {w: len(m.throughput) + len(m.over_time) + len(m.histogram) for w, m in after.items()}
     view.close()
+    collector.stop()
     db.dispose()
     print(json.dumps({"slices": slices, "totals": totals, "turns": counts, "points": points}), flush=True)
 
