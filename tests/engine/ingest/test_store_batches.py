@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
 from engine.db import Database
 from engine.ingest import WebhookStore, parse_webhook
 from engine.simulator import media_message, status_update, text_message
-
-pytestmark = pytest.mark.both_backends
 
 
 def _texts(n: int, *, sender: str = "15550001111", name: str = "Ana") -> list:
@@ -41,6 +40,7 @@ def _count(database: Database, sql: str) -> int:
         return c.execute(text(sql)).scalar_one()
 
 
+@pytest.mark.both_backends
 def test_known_contacts_texts_are_stored_once_and_committed(database: Database, store_and_spy) -> None:
     store, entered = store_and_spy
     first = _texts(1)
@@ -60,6 +60,7 @@ def test_known_contacts_texts_are_stored_once_and_committed(database: Database, 
         assert driver.autocommit is False and driver.info.transaction_status.name == "IDLE"
 
 
+@pytest.mark.both_backends
 def test_a_batch_needing_more_than_an_insert_takes_the_transaction(database: Database, store_and_spy) -> None:
     store, entered = store_and_spy
     store.store(_texts(1))
@@ -77,3 +78,18 @@ def test_a_batch_needing_more_than_an_insert_takes_the_transaction(database: Dat
     store.store(_texts(2, name="Ana Maria"))  # a contact's new name is an UPDATE too: the transaction
     assert entered == []
     assert _count(database, "select count(*) from contacts where name = 'Ana Maria'") == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a file database has no connection to lose
+def test_a_server_connection_lost_under_the_insert_raises_its_own_error_and_the_next_batch_reconnects(
+        database: Database, store_and_spy) -> None:
+    store, _entered = store_and_spy
+    store.store(_texts(1))
+    pid = store._conn.connection.driver_connection.info.backend_pid
+    with database.engine.connect() as other:
+        other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    with pytest.raises(psycopg.OperationalError):  # what the server said, not a complaint about autocommit
+        store.store(_texts(3))
+    assert [r.messages for r in store.store(_texts(2))] == [1, 1]
+    assert _count(database, "select count(*) from chats") == 3
