@@ -122,8 +122,8 @@ class Backend:
 
     def one_statement(self, conn: Connection) -> contextlib.AbstractContextManager[Any]:
         """A DBAPI cursor on `conn` (in no transaction) whose statement is a transaction of its own, durable
-        when it returns; None where that saves nothing (a file database commits without a round trip)."""
-        return contextlib.nullcontext(None)
+        when it returns. Only where `store_off_loop` (a server): a file database's commit is no round trip."""
+        raise NotImplementedError
 
     def prepare_writer(self, conn: Connection) -> Any | None:
         """Set up the ingest connection; returns background maintenance to `stop()` with it, or None."""

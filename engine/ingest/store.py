@@ -156,16 +156,14 @@ class WebhookStore:
                 if msg.media is not None or msg.direction != "in" or msg.target_wamid or msg.status in READ:
                     return None
                 wid = self._workspaces.get(msg.phone_number_id)
-                known = self._contacts.get((wid, msg.wa_id)) if wid is not None else None
-                if known is None or (msg.contact_name is not None and known[1] != msg.contact_name):
+                cid = self._known_contact(wid, msg.wa_id, msg.contact_name) if wid is not None else None
+                if cid is None:
                     return None
-                rows.append((self._chat_params(wid, known[0], msg), result))
+                rows.append((self._chat_params(wid, cid, msg), result))
             results.append(result)
         if not rows or len(rows) > MAX_ROWS:
             return None
         with self.backend.one_statement(conn) as cursor:
-            if cursor is None:
-                return None
             self._rows[:] = rows
             self._insert_rows(cursor)
         return results
@@ -223,11 +221,18 @@ class WebhookStore:
         self._workspaces[pnid] = wid
         return wid
 
-    def _contact_id(self, conn: Connection, wid: int, wa_id: str, name: str | None) -> int:
-        key = (wid, wa_id)
-        cached = self._contacts.get(key)
+    def _known_contact(self, wid: int, wa_id: str, name: str | None) -> int | None:
+        """The cached id of a contact whose name is unchanged (None: a statement is needed)."""
+        cached = self._contacts.get((wid, wa_id))
         if cached is not None and (name is None or cached[1] == name):
             return cached[0]
+        return None
+
+    def _contact_id(self, conn: Connection, wid: int, wa_id: str, name: str | None) -> int:
+        cid = self._known_contact(wid, wa_id, name)
+        if cid is not None:
+            return cid
+        key = (wid, wa_id)
         row = conn.execute(
             self._insert(Contact).values(workspace_id=wid, wa_id=wa_id, name=name, created_at=utcnow())
             .on_conflict_do_nothing().returning(Contact.id)
