@@ -81,7 +81,8 @@ def test_only_the_newest_scheduled_backups_are_kept_never_those_before_migration
 def test_list_restore_and_delete_through_the_engine(config: Config) -> None:
     cfg = config.with_changes(backup_every_hours=24)
     eng = MediaDeskEngine(cfg)
-    eng.start(listener=False)
+    # No consumer: its own periodic check, at a minute ending in 0, would claim the scheduled backup first.
+    eng.start(listener=False, workers=False)
     try:
         eng.backup()
         write_setting(eng.db, "marker", "after the backup")

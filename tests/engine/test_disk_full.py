@@ -113,6 +113,11 @@ def test_a_full_disk_refuses_with_503_and_everything_completes_when_space_return
     assert "free space in the temp folder" in findings
     waiting = [r for r in media_rows(eng) if r["processing_status"] != "completed"]
     assert waiting, "every media fitted: the disk never filled"
+    # Low rather than full: room for the databases (a worker can take its next task from queue.db again) but
+    # not for a 700 KB video, so the next attempt surely meets the full disk and can record it. On a disk with
+    # no byte left, no task could even be taken from the queue, and no attempt would say why it waits.
+    ballast = small_disk / "ballast"
+    os.truncate(ballast, max(0, ballast.stat().st_size - 384 * 1024))
 
     def disk_full_recorded() -> bool:
         # A waiting media may not have met the full disk yet (still queued, or its attempt cut short before it
