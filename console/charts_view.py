@@ -14,10 +14,21 @@ from datetime import UTC, datetime
 
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QHideEvent, QPainter, QPen, QShowEvent, QTransform
-from PySide6.QtWidgets import QComboBox, QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGraphicsItem,
+    QGraphicsTextItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
+from console.chart_axes import Axis, DateAxis
 from console.tasks import run_task
 from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
@@ -80,70 +91,11 @@ def _pct(x: float | None, digits: int = 1) -> str:
 
 # A part of the view drawn in a turn of its own: (name, its plot or None, what of a Metrics it shows, draw).
 _Part = tuple[str, pg.PlotWidget | None, Callable[[Metrics], object], Callable[[Metrics], None]]
-_UNSCALED = (QTransform.TransformationType.TxNone, QTransform.TransformationType.TxTranslate)
-
-
-class _FlatTicks:
-    """Tick and grid lines (all parallel to the axis' normal) filled as one-pixel rects, the same pixels as
-    pyqtgraph's lines when nothing scales them: Qt's raster engine draws a translucent line ~30x slower than it
-    fills a rect, and the grid, fifty such lines across the plot, is drawn again whenever a refresh moves the
-    axis' round top. Drawn straight, not through pyqtgraph's QPicture: the item cache (see _plot) keeps the
-    pixels, and a picture stores the rects with too little precision to land on the lines' pixels. Scaled (a
-    high-DPI screen), the axis is drawn as pyqtgraph draws it."""
-
-    def paint(self, p: QPainter, *args: object) -> None:
-        # A high-DPI device's scale is part of the device transform.
-        if p.deviceTransform().type() not in _UNSCALED:
-            super().paint(p, *args)
-            return
-        p.save()
-        if self.style["tickFont"]:
-            p.setFont(self.style["tickFont"])
-        specs = self.generateDrawSpecs(p)
-        if specs is not None:
-            axis, ticks, texts = specs
-            lines = []
-            for pen, p1, p2 in ticks:
-                if not _fillable(pen) or (p1.x() != p2.x() and p1.y() != p2.y()):
-                    lines.append((pen, p1, p2))
-                    continue
-                # A square-capped one-pixel line covers half a pixel beyond each end and each side.
-                p.fillRect(QRectF(min(p1.x(), p2.x()) - 0.5, min(p1.y(), p2.y()) - 0.5,
-                                  abs(p2.x() - p1.x()) + 1, abs(p2.y() - p1.y()) + 1), pen.color())
-            self.drawPicture(p, axis, lines, texts)
-        p.restore()
-
-
-class _SameLabel:
-    """An axis whose label is set again only when its text changes: pyqtgraph sets the label's HTML, measures it
-    and lays the axis out on every range change (in case its units' SI prefix changed), though it rarely has."""
-
-    def _updateLabel(self) -> None:  # noqa: N802 - pyqtgraph's name
-        html = self.labelString()
-        if html != getattr(self, "_label_html", None):
-            self._label_html = html
-            super()._updateLabel()
-            return
-        self.picture = None
-        self.update()
-
-
-def _fillable(pen: QPen) -> bool:
-    return (pen.style() == Qt.PenStyle.SolidLine and pen.capStyle() == Qt.PenCapStyle.SquareCap
-            and pen.isCosmetic() and pen.widthF() <= 1 and pen.brush().style() == Qt.BrushStyle.SolidPattern)
-
-
-class _Axis(_SameLabel, _FlatTicks, pg.AxisItem):
-    pass
-
-
-class _DateAxis(_SameLabel, _FlatTicks, pg.DateAxisItem):
-    pass
 
 
 def _plot(title: str, left: str, left_units: str | None = None, bottom: str | None = None,
           bottom_units: str | None = None, date_axis: bool = False) -> pg.PlotWidget:
-    axis = {"left": _Axis("left"), "bottom": _DateAxis(orientation="bottom") if date_axis else _Axis("bottom")}
+    axis = {"left": Axis("left"), "bottom": DateAxis(orientation="bottom") if date_axis else Axis("bottom")}
     w = pg.PlotWidget(background="w", axisItems=axis)
     item = w.getPlotItem()
     item.setTitle(title, color=INK, size="11pt")
@@ -160,9 +112,24 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
     item.setLabel("left", left, units=left_units, color=MUTED)
     if bottom:
         item.setLabel("bottom", bottom, units=bottom_units, color=MUTED)
+    for name, units in (("left", left_units), ("bottom", bottom_units)):
+        if units is None:  # a count: never "media (x0.001)"; and one label less set again when a range moves
+            item.getAxis(name).enableAutoSIPrefix(False)
     item.showGrid(x=False, y=True, alpha=0.15)
     w.setMinimumSize(300, 220)
     return w
+
+
+def _cache_text(item: QGraphicsTextItem) -> None:
+    """Keep a text's pixels: a refresh that moves a plot's range repaints the whole plot, and every title, axis
+    label and value label in it was laid out and drawn again as rich text, most often unchanged."""
+    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def _cache_texts(w: pg.PlotWidget) -> None:
+    for item in w.scene().items():
+        if isinstance(item, QGraphicsTextItem):
+            _cache_text(item)
 
 
 def _empty(w: pg.PlotWidget, text: str = "No data yet") -> None:
@@ -171,6 +138,7 @@ def _empty(w: pg.PlotWidget, text: str = "No data yet") -> None:
     label = getattr(w, "_empty_label", None)
     if label is None:
         label = w._empty_label = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+        _cache_text(label.textItem)
         item.addItem(label)
         label.setPos(0.5, 0.5)
     label.setText(text, color=MUTED)
@@ -188,6 +156,7 @@ def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg
     """`n` value labels on `item`, reused from `have`; the ones not needed are hidden."""
     while len(have) < n:
         label = pg.TextItem("", color=INK, anchor=anchor)
+        _cache_text(label.textItem)
         item.addItem(label)
         have.append(label)
     for i, label in enumerate(have):
@@ -449,6 +418,8 @@ class ChartsView(QWidget):
         self._reason_labels: list[pg.TextItem] = []
         self._reason_ticks: list[list[tuple[int, str]]] = []
         self.reasons.getPlotItem().setLabel("bottom", "failed media", color=MUTED)
+        for plot in (self.over_time, self.histogram, self.status, self.throughput, self.reasons, self.success_bar):
+            _cache_texts(plot)
 
     def _plots(self) -> list[_Part]:
         """The parts in drawing order, the cards of key figures first. What a time plot shows includes its
