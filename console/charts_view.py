@@ -108,7 +108,12 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
         ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # Major and minor ticks, not pyqtgraph's third level too: that level's ticks (too close for labels)
         # were half of what an axis costs to draw again, and a refresh draws several axes again.
-        ax.setStyle(maxTickLevel=1, maxTextLevel=1)
+        # Room for tick labels grows and is not given back: a refresh whose top label is "800" after one whose
+        # top was "1000" narrowed the axis, laid the whole plot out again and repainted all of it, and the
+        # plot jumped sideways as it did.
+        ax.setStyle(maxTickLevel=1, maxTextLevel=1, autoReduceTextSpace=False)
+    for name in ("top", "right"):  # hidden, but pyqtgraph sets their (empty) labels again on every range change
+        item.getAxis(name).enableAutoSIPrefix(False)
     item.setLabel("left", left, units=left_units, color=MUTED)
     if bottom:
         item.setLabel("bottom", bottom, units=bottom_units, color=MUTED)
@@ -162,6 +167,12 @@ def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg
     for i, label in enumerate(have):
         label.setVisible(i < n)
     return have[:n]
+
+
+def _say(label: pg.TextItem, text: str) -> None:
+    """A value label's text, set only when it changes: setting it lays the text out and drops its kept pixels."""
+    if label.textItem.toPlainText() != text:
+        label.setText(text, color=INK)
 
 
 def _style(w: QWidget, css: str) -> None:
@@ -574,7 +585,7 @@ class ChartsView(QWidget):
         counts = [m.status_counts.get(n, 0) for n in STATUS_COLORS]
         self._status_bars.setOpts(height=counts)
         for i, (label, n) in enumerate(zip(self._status_labels, counts, strict=True)):
-            label.setText(f"{n:,}", color=INK)
+            _say(label, f"{n:,}")
             label.setPos(i, n)
         item.setYRange(0, _ceiling(max(counts + [1]) * 1.1), padding=0)
 
@@ -606,7 +617,7 @@ class ChartsView(QWidget):
         self._reason_bars.show()
         for i, (label, n) in enumerate(zip(_texts(item, len(top), (0, 0.5), self._reason_labels), counts,
                                            strict=True)):
-            label.setText(f" {n:,}", color=INK)
+            _say(label, f" {n:,}")
             label.setPos(n, i)
         ticks = [[(i, FailureReason.label_for(k)) for i, (k, _) in enumerate(top)]]
         if ticks != self._reason_ticks:  # new ticks lay the axis out and paint it again
