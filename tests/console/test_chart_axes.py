@@ -59,7 +59,8 @@ def _specs(axis: pg.AxisItem, fn) -> tuple:
         pen, a, b = spec
         return pen.color().rgba(), round(a.x(), 6), round(a.y(), 6), round(b.x(), 6), round(b.y(), 6)
 
-    return line(axis_spec), [line(t) for t in ticks], [(r.getRect(), f, s) for r, f, s in texts], (axis.textWidth, axis.textHeight)
+    labels = [(r.getRect(), f, s) for r, f, s in texts]
+    return line(axis_spec), [line(t) for t in ticks], labels, (axis.textWidth, axis.textHeight)
 
 
 @pytest.mark.parametrize(("side", "kind", "ticks", "y", "x"), CASES)
@@ -67,7 +68,8 @@ def test_the_lean_specs_are_pyqtgraphs_own(qtbot, side, kind, ticks, y, x):
     w = _plot(qtbot, side, kind, ticks, y, x, ours=True)
     axis = w.getPlotItem().getAxis(side)
     ours = _specs(axis, type(axis).generateDrawSpecs)
-    own = _specs(axis, pg.DateAxisItem.generateDrawSpecs if isinstance(axis, DateAxis) else pg.AxisItem.generateDrawSpecs)
+    pyqtgraphs = pg.DateAxisItem if isinstance(axis, DateAxis) else pg.AxisItem
+    own = _specs(axis, pyqtgraphs.generateDrawSpecs)
     assert ours == own
     assert ours[1] and ours[2]  # ticks and labels were drawn: the comparison compared something
 
