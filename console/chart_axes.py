@@ -217,7 +217,21 @@ def _fillable(pen: QPen) -> bool:
 
 
 class Axis(_SameLabel, _FlatTicks, _LeanSpecs, pg.AxisItem):
-    """A value axis."""
+    """A value axis; with `counts`, one of whole numbers (media), which never shows a tick at 0.5."""
+
+    def __init__(self, orientation: str, *, counts: bool = False, **kwargs: Any) -> None:
+        super().__init__(orientation, **kwargs)
+        self.counts = counts
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.counts:
+            return levels
+        whole = [(spacing, values) for spacing, values in levels if spacing >= 1]
+        if whole:
+            return whole
+        # A range of a few media: pyqtgraph would tick it in halves or fifths; a tick per whole number instead.
+        return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
 
 
 class DateAxis(_SameLabel, _FlatTicks, _LeanSpecs, pg.DateAxisItem):

@@ -94,8 +94,10 @@ _Part = tuple[str, pg.PlotWidget | None, Callable[[Metrics], object], Callable[[
 
 
 def _plot(title: str, left: str, left_units: str | None = None, bottom: str | None = None,
-          bottom_units: str | None = None, date_axis: bool = False) -> pg.PlotWidget:
-    axis = {"left": Axis("left"), "bottom": DateAxis(orientation="bottom") if date_axis else Axis("bottom")}
+          bottom_units: str | None = None, date_axis: bool = False, counts: str | None = None) -> pg.PlotWidget:
+    """A plot with our axes; `counts` names the axis ("left" or "bottom") that counts media."""
+    axis = {"left": Axis("left", counts=counts == "left"),
+            "bottom": DateAxis(orientation="bottom") if date_axis else Axis("bottom", counts=counts == "bottom")}
     w = pg.PlotWidget(background="w", axisItems=axis)
     item = w.getPlotItem()
     item.setTitle(title, color=INK, size="11pt")
@@ -247,10 +249,10 @@ class ChartsView(QWidget):
         root.addLayout(cards)
 
         self.over_time = _plot("Processing time (average per minute)", "time", "s", date_axis=True)
-        self.histogram = _plot("Processing time distribution", "media", None, "processing time", "s")
-        self.status = _plot("Status breakdown", "media")
-        self.throughput = _plot("Throughput (completed per minute)", "media", date_axis=True)
-        self.reasons = _plot("Failure reasons", "")
+        self.histogram = _plot("Processing time distribution", "media", None, "processing time", "s", counts="left")
+        self.status = _plot("Status breakdown", "media", counts="left")
+        self.throughput = _plot("Throughput (completed per minute)", "media", date_axis=True, counts="left")
+        self.reasons = _plot("Failure reasons", "", counts="bottom")
         self.reasons.getPlotItem().getAxis("left").setWidth(150)
         self.success_bar = _plot("", "")
         self.success_bar.getPlotItem().getAxis("left").hide()

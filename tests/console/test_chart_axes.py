@@ -102,3 +102,23 @@ def test_a_measured_label_is_measured_once(qtbot):
     assert measured() == [] and measured() == []  # not on each paint since
     w.getPlotItem().setRange(yRange=(0, 40), padding=0)
     assert sorted(measured()) == ["35", "40"]  # only the labels it had not yet
+
+
+def test_a_count_axis_ticks_whole_numbers_only(qtbot):
+    w = pg.PlotWidget(axisItems={"left": Axis("left", counts=True)})
+    qtbot.addWidget(w)
+    w.resize(420, 300)
+    w.show()
+    qtbot.waitExposed(w)
+    item, axis = w.getPlotItem(), w.getPlotItem().getAxis("left")
+
+    def labels(y: tuple[float, float]) -> list[str]:
+        item.setRange(yRange=y, padding=0)
+        return [text for _, _, text in _specs(axis, Axis.generateDrawSpecs)[2]]
+
+    assert labels((0, 2.5)) == ["0", "1", "2"]  # pyqtgraph's own: 0, 0.5, 1, 1.5, 2, 2.5
+    assert labels((-0.02, 1.1)) == ["0", "1"]
+    many = labels((0, 5000))
+    assert many and all(float(t) == int(float(t)) for t in many)
+    axis.counts = False
+    assert "0.5" in labels((0, 2.5))  # the same axis, not counting: pyqtgraph's ticks
