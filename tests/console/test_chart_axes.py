@@ -48,6 +48,8 @@ def _plot(qtbot, side: str, kind: str, ticks, y, x, *, ours: bool) -> pg.PlotWid
 
 
 def _specs(axis: pg.AxisItem, fn) -> tuple:
+    # From nothing: the room for labels the specs ask for is then exactly theirs, not one kept from a call before.
+    axis.textWidth = axis.textHeight = 0
     image = QImage(10, 10, QImage.Format.Format_ARGB32)
     p = QPainter(image)
     try:
