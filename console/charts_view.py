@@ -139,18 +139,19 @@ def _cache_texts(w: pg.PlotWidget) -> None:
             _cache_text(item)
 
 
-def _empty(w: pg.PlotWidget, text: str = "No data yet") -> None:
-    """Say so, rather than show an empty frame that looks broken (the plot's own label, made once)."""
+def _empty(w: pg.PlotWidget, text: str = "No data yet", x: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Say so, rather than show an empty frame that looks broken (the plot's own label, made once). A time plot
+    passes its window as `x`: its axis then shows the window's times, not fractions of a second from 1970."""
     item = w.getPlotItem()
     label = getattr(w, "_empty_label", None)
     if label is None:
         label = w._empty_label = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
         _cache_text(label.textItem)
         item.addItem(label)
-        label.setPos(0.5, 0.5)
+    label.setPos((x[0] + x[1]) / 2, 0.5)
     label.setText(text, color=MUTED)
     label.show()
-    _set_range(item, (0, 1), (0, 1))
+    _set_range(item, x, (0, 1))
 
 
 def _filled(w: pg.PlotWidget) -> None:
@@ -537,7 +538,7 @@ class ChartsView(QWidget):
         if not m.over_time:
             self._ot_points.setData([], [])
             self._ot_median.setData([], [])
-            return _empty(self.over_time)
+            return _empty(self.over_time, x=_padded(*_time_range(m)))
         _filled(self.over_time)
         xs = [_epoch(at) for at, _ in m.over_time]
         ys = [s for _, s in m.over_time]
@@ -595,7 +596,8 @@ class ChartsView(QWidget):
         item = self.throughput.getPlotItem()
         if not m.throughput:
             self._thru_bars.hide()
-            return _empty(self.throughput, f"Nothing completed ({METRICS_WINDOWS.get(m.window, m.window)})")
+            return _empty(self.throughput, f"Nothing completed ({METRICS_WINDOWS.get(m.window, m.window)})",
+                          x=_padded(*_time_range(m)))
         _filled(self.throughput)
         step = m.step_s
         xs = [_epoch(at) + step / 2 for at, _ in m.throughput]  # centre each bar on its step

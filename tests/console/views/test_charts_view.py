@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyqtgraph as pg
 import shiboken6
 
@@ -49,6 +51,12 @@ def test_empty_database_says_no_data(qtbot, db):
              if isinstance(i, pg.TextItem) and i.isVisible()]
     assert texts == ["No failures"]
     assert view._success.text() == "n/a"
+    now = time.time()
+    for plot in (view.over_time, view.throughput):  # empty, yet over the last hour: not 0..1 s after 1970
+        (x0, x1), _ = plot.getPlotItem().getViewBox().viewRange()
+        assert x0 < now - 3500 and now < x1 < now + 300
+        label = plot._empty_label
+        assert label.isVisible() and abs(label.pos().x() - (x0 + x1) / 2) < 1
     view.close()
 
 
