@@ -1,6 +1,6 @@
 """Figure 3: webhook to `completed` for a small image on loopback, and after the queue sat idle.
 
-The real engine (MediaDeskEngine: uvicorn listener, group-commit writer, Huey workers) runs in this
+The real engine (MediaDeskEngine: the listener, group-commit writer, Huey workers) runs in this
 process so that the `completed` event is timed exactly; the Graph simulator runs in its own process.
 The reference does the least the same job needs, in one thread: POST the webhook to the bare receiver,
 ask the simulator for the URL, stream the bytes to a file with sha256 and fsync.

@@ -151,7 +151,7 @@ def open_tunnel(cfg: Config, store: WebhookStore, *, on_committed: Callable[[lis
     # Its own writer: a writer commits on its listener's event loop, and this listener has a loop of its own.
     writer = GroupCommitWriter(store, on_committed=on_committed)
     app = WebhookOnlyApp(webhook_app(writer, cfg))
-    listener = ListenerThread(app, host="127.0.0.1", port=0)  # type: ignore[arg-type]  # same ASGI call
+    listener = ListenerThread(app, host="127.0.0.1", port=0)
     listener.start()
     try:
         opened = provider.open(f"127.0.0.1:{listener.port}", authtoken=authtoken, domain=domain or None)

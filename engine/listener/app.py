@@ -1,4 +1,4 @@
-"""The webhook listener as a plain ASGI application (served by uvicorn; see `engine.listener.server`).
+"""The webhook listener's routes: whole requests in, answers out (served by `engine.listener.protocol`).
 
 No framework: four routes, and every microsecond per request is throughput Meta can see.
 """
@@ -17,16 +17,17 @@ from urllib.parse import parse_qs
 from engine.dbfaults import WriteRefused
 from engine.ingest import parse_webhook
 from engine.listener.prometheus import CONTENT_TYPE, ListenerMetrics
+from engine.listener.protocol import Request, Response
 from engine.listener.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
-_JSON = [(b"content-type", b"application/json")]
-_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_JSON = b"application/json"
+_METRICS = CONTENT_TYPE.encode()
 
 
 class WebhookApp:
-    """ASGI app: `GET /webhook` (verify), `POST /webhook` (signed bodies), `GET /healthz`, `GET /metrics`."""
+    """The routes: `GET /webhook` (verify), `POST /webhook` (signed bodies), `GET /healthz`, `GET /metrics`."""
 
     def __init__(
         self,
@@ -50,27 +51,33 @@ class WebhookApp:
         if not self.secret:
             log.warning("no app secret is set: webhook signatures are NOT checked")
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
-        if scope["type"] != "http":
-            return
-        path, method = scope["path"], scope["method"]
+    async def handle(self, request: Request) -> Response:
+        path, method = request.path, request.method
         if path == "/webhook":
             if method == "POST":
-                return await self._post(scope, receive, send)
+                return await self._post(request)
             if method in ("GET", "HEAD"):
-                return await self._verify(scope, send)
-            return await _answer(send, 405, b"method not allowed", _TEXT)
+                return self._verify(request.query)
+            return Response(405, b"method not allowed")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            return await self._healthz(send)
+            return await self._healthz()
         if path == "/metrics" and method == "GET":
             body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.render)
-            return await _answer(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())])
-        return await _answer(send, 404, b"not found", _TEXT)
+            return Response(200, body, _METRICS)
+        return Response(404, b"not found")
 
-    async def _verify(self, scope: dict[str, Any], send: Callable) -> None:
-        q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    def too_large(self, declared: int | None) -> Response:
+        """The answer to a body over the limit: declared so up front, or found so while it arrived."""
+        self.metrics.received.inc()
+        if declared is None:
+            log.warning("webhook refused: body over the %d byte limit", self.max_body)
+        else:
+            log.warning("webhook refused: body of %d bytes is over the %d byte limit", declared, self.max_body)
+        self.metrics.refuse("too_large")
+        return Response(413, b'{"error":"body too large"}', _JSON, close=True)
+
+    def _verify(self, query: bytes) -> Response:
+        q = parse_qs(query.decode("latin-1"))
         mode = q.get("hub.mode", [""])[0]
         token = q.get("hub.verify_token", [""])[0]
         challenge = q.get("hub.challenge", [""])[0]
@@ -79,48 +86,29 @@ class WebhookApp:
         )
         if not ok:
             log.warning("webhook verification refused: wrong verify token or mode")
-            return await _answer(send, 403, b"verify token does not match", _TEXT)
-        return await _answer(send, 200, challenge.encode(), _TEXT)
+            return Response(403, b"verify token does not match")
+        return Response(200, challenge.encode())
 
-    async def _post(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+    async def _post(self, request: Request) -> Response:
         self.metrics.received.inc()
-        declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            log.warning("webhook refused: body of %s bytes is over the %d byte limit", declared, self.max_body)
-            self.metrics.refuse("too_large")
-            return await _answer(send, 413, b'{"error":"body too large"}', _JSON, close=True)
-        chunks, size = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                log.warning("webhook refused: body over the %d byte limit", self.max_body)
-                self.metrics.refuse("too_large")
-                return await _answer(send, 413, b'{"error":"body too large"}', _JSON, close=True)
-            chunks.append(chunk)
-            if not msg.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = request.body
         if self.secret is not None:
-            given = (_header(scope, b"x-hub-signature-256") or "").strip()
+            given = request.headers.get(b"x-hub-signature-256", b"").decode("latin-1").strip()
             expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
             if not given:
                 log.warning("webhook refused: no X-Hub-Signature-256 header")
                 self.metrics.refuse("signature_missing")
-                return await _answer(send, 401, b'{"error":"signature missing"}', _JSON)
+                return Response(401, b'{"error":"signature missing"}', _JSON)
             if not hmac.compare_digest(given.lower().encode(), expected.encode()):
                 log.warning("webhook refused: X-Hub-Signature-256 does not match the app secret")
                 self.metrics.refuse("signature_mismatch")
-                return await _answer(send, 403, b'{"error":"signature does not match"}', _JSON)
+                return Response(403, b'{"error":"signature does not match"}', _JSON)
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             log.warning("webhook refused: malformed JSON (%s)", exc)
             self.metrics.refuse("malformed_json")
-            return await _answer(send, 400, b'{"error":"malformed JSON"}', _JSON)
+            return Response(400, b'{"error":"malformed JSON"}', _JSON)
         parsed = parse_webhook(payload)
         if parsed.empty:
             # 200 all the same: Meta would otherwise retry a body we can never use, for days.
@@ -128,7 +116,7 @@ class WebhookApp:
                 log.warning("Meta sent an error instead of a message: %s", parsed.ignored)
             else:
                 log.info("webhook ignored: %s", parsed.ignored)
-            return await _answer(send, 200, b'{"ok":true,"stored":0}', _JSON)
+            return Response(200, b'{"ok":true,"stored":0}', _JSON)
         refused = self.refusing() if self.refusing else None
         try:
             if refused is not None:
@@ -136,17 +124,17 @@ class WebhookApp:
             result = await self.writer.submit(parsed)
         except WriteRefused as exc:
             # A cause that goes away (disk full, schema being migrated): Meta delivers it again later.
-            body = json.dumps({"error": "could not store the webhook now", "reason": exc.reason,
-                               "detail": str(exc)}).encode()
-            return await _answer(send, 503, body, [*_JSON, (b"retry-after", str(exc.retry_after).encode())])
+            out = json.dumps({"error": "could not store the webhook now", "reason": exc.reason,
+                              "detail": str(exc)}).encode()
+            return Response(503, out, _JSON, [(b"retry-after", str(exc.retry_after).encode())])
         except Exception:
             # 500 makes Meta deliver it again later: nothing is lost.
             self.metrics.refuse("not_stored")
-            return await _answer(send, 500, b'{"error":"could not store the webhook"}', _JSON)
+            return Response(500, b'{"error":"could not store the webhook"}', _JSON)
         out = b'{"ok":true,"stored":%d}' % (result.messages + result.statuses)
-        return await _answer(send, 200, out, _JSON)
+        return Response(200, out, _JSON)
 
-    async def _healthz(self, send: Callable) -> None:
+    async def _healthz(self) -> Response:
         info: dict[str, Any] = {"listener": "ok"}
         if self.health:
             try:
@@ -154,29 +142,4 @@ class WebhookApp:
             except Exception as exc:
                 info.update(status="error", error=str(exc))
         info.setdefault("status", "ok")
-        return await _answer(send, 200, json.dumps(info, default=str).encode(), _JSON)
-
-
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for k, v in scope.get("headers", ()):
-        if k == name:
-            return v.decode("latin-1")
-    return None
-
-
-async def _answer(send: Callable, status: int, body: bytes, headers: list, *, close: bool = False) -> None:
-    hs = [*headers, (b"content-length", str(len(body)).encode())]
-    if close:
-        hs.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": hs})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Callable, send: Callable) -> None:
-    while True:
-        msg = await receive()
-        if msg["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif msg["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        return Response(200, json.dumps(info, default=str).encode(), _JSON)

@@ -7,10 +7,8 @@ lengths, database state) stays on the listener only this computer reaches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from engine.listener.app import _TEXT, WebhookApp, _answer
+from engine.listener.app import WebhookApp
+from engine.listener.protocol import Request, Response
 
 
 class WebhookOnlyApp:
@@ -20,7 +18,14 @@ class WebhookOnlyApp:
     def __init__(self, app: WebhookApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["path"] != "/webhook":
-            return await _answer(send, 404, b"not found", _TEXT)
-        return await self.app(scope, receive, send)
+    @property
+    def max_body(self) -> int:
+        return self.app.max_body
+
+    def too_large(self, declared: int | None) -> Response:
+        return self.app.too_large(declared)
+
+    async def handle(self, request: Request) -> Response:
+        if request.path != "/webhook":
+            return Response(404, b"not found")
+        return await self.app.handle(request)
