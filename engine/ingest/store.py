@@ -123,7 +123,7 @@ class WebhookStore:
                 results = self._store_texts_alone(conn, parsed)
                 if results is None:
                     with conn.begin():
-                        cursor = conn.connection.driver_connection.cursor()
+                        cursor = self.backend.cursor(conn.connection.driver_connection)
                         results = [self._store_one(conn, cursor, p) for p in parsed]
                         self._insert_rows(cursor)
             except Exception:
