@@ -33,6 +33,11 @@ RETRY_UNTIL_GONE = frozenset({DISK_FULL, STORAGE_UNAVAILABLE, DATABASE_UNAVAILAB
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _SCHEMA_WORDS = ("no such column", "no such table", "has no column named")
+# PostgreSQL's SQLSTATE codes: disk full; a table or column that is not there; connection lost, server shutting
+# down or out of resources, a transaction to be tried again (serialization failure, deadlock).
+_PG_DISK_FULL = "53100"
+_PG_SCHEMA = ("42P01", "42703")
+_PG_UNAVAILABLE = ("08", "57P", "53", "40")
 
 
 class WriteRefused(DatabaseError):
@@ -77,6 +82,24 @@ def classify(exc: BaseException) -> str | None:
             if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN",
                                 "SQLITE_READONLY")) or "database is locked" in text or "disk i/o error" in text:
                 return DATABASE_UNAVAILABLE
+        if type(e).__module__.startswith("psycopg"):  # by name: no psycopg import where SQLite is all there is
+            reason = _postgres_reason(e)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _postgres_reason(e: BaseException) -> str | None:
+    state = getattr(e, "sqlstate", None) or ""
+    if state == _PG_DISK_FULL:
+        return DISK_FULL
+    if state in _PG_SCHEMA:
+        return SCHEMA
+    if state.startswith(_PG_UNAVAILABLE):
+        return DATABASE_UNAVAILABLE
+    # No SQLSTATE: the client's own (server not reachable, connection closed under it).
+    if not state and any(c.__name__ == "OperationalError" for c in type(e).__mro__):
+        return DATABASE_UNAVAILABLE
     return None
 
 

@@ -33,6 +33,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import ColumnElement
 
+from engine.db.loop_inserts import LoopInserts
+from engine.db.loop_inserts import available as loop_inserts_available
 from engine.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:
@@ -106,6 +108,11 @@ class Backend:
     def cursor(self, driver_connection: Any) -> Any:
         """The DBAPI cursor of the hot path on a raw driver connection."""
         return driver_connection.cursor()
+
+    def loop_inserts(self) -> LoopInserts | None:
+        """Where `store_off_loop`: a connection for text-only batches on the listener's event loop (None: every
+        batch goes to the writer thread)."""
+        return None
 
     @functools.cached_property
     def insert_chat_sql(self) -> str:
@@ -528,6 +535,9 @@ class PostgresBackend(Backend):
         import psycopg
 
         return psycopg.RawCursor(driver_connection)
+
+    def loop_inserts(self) -> LoopInserts | None:
+        return LoopInserts(self.dsn, CONNECT_TIMEOUT_S) if loop_inserts_available() else None
 
     @contextlib.contextmanager
     def one_statement(self, conn: Connection) -> Iterator[Any]:

@@ -61,6 +61,29 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
+@dataclass
+class TextBatch:
+    """Text messages for one multi-row INSERT (`sql`) that returns the wamids it stored."""
+
+    sql: str
+    rows: list[tuple[tuple, IngestResult]]  # each message's parameters, and the result of the webhook it came in
+    results: list[IngestResult]  # one per webhook of the batch
+
+    def params(self) -> list[Any]:
+        # In wamid order: two listeners inserting the same wamids in different orders would deadlock.
+        return [v for params, _ in sorted(self.rows, key=lambda row: row[0][2]) for v in params]
+
+    def count(self, stored: set[str]) -> None:
+        """Count each message stored or a duplicate, from the wamids the INSERT returned: the first of a wamid
+        is stored, as row by row."""
+        for params, result in self.rows:
+            if params[2] in stored:
+                stored.discard(params[2])
+                result.messages += 1
+            else:
+                result.duplicates += 1
+
+
 class WebhookStore:
     """Stores parsed webhooks. Caches workspace and contact ids so a text message costs one INSERT.
 
@@ -141,9 +164,12 @@ class WebhookStore:
         if self._wal is not None:
             self._wal.sync()
 
-    def _store_texts_alone(self, conn: Connection, parsed: list[ParsedWebhook]) -> list[IngestResult] | None:
-        """A batch of nothing but new text messages from known contacts is one multi-row INSERT: on a server it
-        runs as a transaction of its own, one round trip. None when the batch needs more (the usual way)."""
+    def text_batch(self, parsed: list[ParsedWebhook]) -> TextBatch | None:
+        """A batch of nothing but new text messages from known contacts, as one multi-row INSERT: on a server a
+        transaction of its own, one round trip. None when the batch needs more (`store()`, the usual way).
+
+        Only reads the cached ids; call it where no `store()` runs meanwhile (the listener's writer asks between
+        batches), so that every id it uses is committed."""
         if self._rows is None:
             return None
         rows: list[tuple[tuple, IngestResult]] = []
@@ -163,10 +189,16 @@ class WebhookStore:
             results.append(result)
         if not rows or len(rows) > MAX_ROWS:
             return None
+        return TextBatch(self.backend.insert_chats_sql(len(rows)), rows, results)
+
+    def _store_texts_alone(self, conn: Connection, parsed: list[ParsedWebhook]) -> list[IngestResult] | None:
+        batch = self.text_batch(parsed)
+        if batch is None:
+            return None
         with self.backend.one_statement(conn) as cursor:
-            self._rows[:] = rows
-            self._insert_rows(cursor)
-        return results
+            cursor.execute(batch.sql, batch.params())
+            batch.count({r[0] for r in cursor.fetchall()})
+        return batch.results
 
     def _chat_params(self, wid: int, cid: int, msg: MessageRecord) -> tuple:
         outbound_status = msg.status if msg.direction == "out" else None
@@ -190,17 +222,10 @@ class WebhookStore:
         rows = self._rows[:]
         self._rows.clear()
         for start in range(0, len(rows), MAX_ROWS):
-            part = rows[start:start + MAX_ROWS]
-            # In wamid order: two listeners inserting the same wamids in different orders would deadlock.
-            ordered = sorted(part, key=lambda row: row[0][2])
-            cursor.execute(self.backend.insert_chats_sql(len(part)), [v for params, _ in ordered for v in params])
-            stored = {r[0] for r in cursor.fetchall()}
-            for params, result in part:
-                if params[2] in stored:
-                    stored.discard(params[2])
-                    result.messages += 1
-                else:
-                    result.duplicates += 1
+            part = TextBatch(self.backend.insert_chats_sql(len(rows[start:start + MAX_ROWS])),
+                             rows[start:start + MAX_ROWS], [])
+            cursor.execute(part.sql, part.params())
+            part.count({r[0] for r in cursor.fetchall()})
 
     def _workspace_id(self, conn: Connection, pnid: str, display: str | None, waba_id: str | None) -> int:
         wid = self._workspaces.get(pnid)

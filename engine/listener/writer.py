@@ -14,9 +14,11 @@ and committing the whole time. The sync runs in a forked helper process asked th
 (engine.db.sync_helper): a thread of ours would cost two GIL hand-offs per sync, and on two busy cores those
 cost more than the disk. Where there is no fork (Windows) a kept thread woken by a condition does it.
 
-PostgreSQL (a server): a batch is network round trips (BEGIN, one multi-row INSERT, COMMIT), each durable at
-COMMIT, and none of them may stall the loop. So a writer thread of its own stores: it takes whatever queued
-while it stored the previous batch, and the loop only queues bodies and settles answers.
+PostgreSQL (a server): a batch is network round trips, durable at COMMIT, and none of them may stall the loop.
+One batch is stored at a time, in order of arrival: whatever queued while the previous one was stored. A batch
+of nothing but text messages from known contacts is one autocommitted INSERT, sent from the loop itself on an
+async connection (engine.db.loop_inserts says why); any other batch goes to a writer thread of its own,
+and the loop settles the answers when it is done.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from engine.db.sync_helper import SyncHelper, can_fork
 from engine.dbfaults import WriteRefused, classify, short
 from engine.ingest import IngestResult, ParsedWebhook, WebhookStore
+from engine.ingest.store import TextBatch
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
@@ -40,6 +43,18 @@ HELPER_DEATHS = 3  # a sync helper that dies this often is not started again: th
 
 Outcome = IngestResult | BaseException
 Entry = tuple[ParsedWebhook, asyncio.Future]
+
+
+class _Lane:
+    """A server database's batches from one event loop: one in flight at a time, the rest waiting."""
+
+    __slots__ = ("loop", "pending", "in_flight", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[Entry] = []
+        self.in_flight = False
+        self.scheduled = False
 
 
 class GroupCommitWriter:
@@ -68,9 +83,11 @@ class GroupCommitWriter:
         self._helper_generation = -1
         self._helper_entries: list | None = None
         self._helper_deaths = 0
-        # the writer thread's queue (PostgreSQL)
+        # a server database's batches: each loop's lane, the loop's own async INSERTs, the writer thread's jobs
+        self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
+        self._inserts = store.backend.loop_inserts() if self.off_loop else None
         self._cond = threading.Condition()
-        self._queue: list[Entry] = []
+        self._queue: list[tuple[_Lane, list[Entry]]] = []
         self._thread: threading.Thread | None = None
         self._waiting = False
         self._closed = False
@@ -95,20 +112,19 @@ class GroupCommitWriter:
         for t in threads:
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
+        if self._inserts is not None:
+            self._inserts.drop()
 
     async def submit(self, parsed: ParsedWebhook) -> IngestResult:
         """Store `parsed` with whatever else arrived meanwhile; returns once it is committed and durable."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[IngestResult] = loop.create_future()
         if self.off_loop:
-            with self._cond:
-                self._queue.append((parsed, fut))
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._write_loop, name="mediadesk-writer", daemon=True)
-                    self._thread.start()
-                elif self._waiting:
-                    self._waiting = False  # one wake-up for the whole burst
-                    self._cond.notify()
+            lane = self._lanes.get(loop) or self._new_lane(loop)
+            lane.pending.append((parsed, fut))
+            if not lane.in_flight and not lane.scheduled:
+                lane.scheduled = True
+                loop.call_soon(self._send_next, lane)
             return await fut
         self._pending.append((parsed, fut))
         if len(self._pending) >= MAX_BATCH:
@@ -118,7 +134,67 @@ class GroupCommitWriter:
             loop.call_soon(self._flush)
         return await fut
 
-    # -- PostgreSQL: a writer thread
+    # -- PostgreSQL: one batch at a time per loop; text on the loop's connection, the rest on a writer thread
+    def _new_lane(self, loop: asyncio.AbstractEventLoop) -> _Lane:
+        for old in [lp for lp in list(self._lanes) if lp.is_closed()]:  # a listener replaced in Settings, say
+            self._lanes.pop(old, None)
+        lane = self._lanes[loop] = _Lane(loop)
+        return lane
+
+    def _send_next(self, lane: _Lane) -> None:
+        lane.scheduled = False
+        if lane.in_flight or not lane.pending:
+            return
+        batch, lane.pending = lane.pending[:MAX_BATCH], lane.pending[MAX_BATCH:]
+        lane.in_flight = True
+        texts = self.store.text_batch([p for p, _ in batch]) if self._inserts is not None else None
+        if texts is None:
+            self._to_thread(lane, batch)
+        else:
+            lane.loop.create_task(self._insert_on_loop(lane, batch, texts))
+
+    async def _insert_on_loop(self, lane: _Lane, batch: list[Entry], texts: TextBatch) -> None:
+        assert self._inserts is not None
+        try:
+            stored = await self._inserts.insert(texts.sql, texts.params(), self.store.generation)
+        except Exception as exc:
+            refused = _refusal(exc)
+            if refused is None:
+                # Not a known fault (a contact id that another writer had not committed yet, say): the usual
+                # way decides, statement by statement, and says what is wrong.
+                log.info("a batch of text messages is stored the usual way: %s", short(exc))
+                self._to_thread(lane, batch)
+                return
+            self._refused(refused)
+            _settle([(fut, refused) for _, fut in batch])
+        except BaseException as exc:  # cancelled: the loop is closing
+            _settle([(fut, exc) for _, fut in batch])
+            raise
+        else:
+            texts.count(stored)
+            _settle([(fut, result) for (_, fut), result in zip(batch, texts.results, strict=True)])
+            self._committed(texts.results)
+        self._lane_done(lane)
+
+    def _lane_done(self, lane: _Lane) -> None:
+        lane.in_flight = False
+        if lane.pending:
+            self._send_next(lane)
+
+    def _thread_done(self, lane: _Lane, settled: list[tuple[asyncio.Future, Outcome]]) -> None:
+        _settle(settled)
+        self._lane_done(lane)
+
+    def _to_thread(self, lane: _Lane, batch: list[Entry]) -> None:
+        with self._cond:
+            self._queue.append((lane, batch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write_loop, name="mediadesk-writer", daemon=True)
+                self._thread.start()
+            elif self._waiting:
+                self._waiting = False
+                self._cond.notify()
+
     def _write_loop(self) -> None:
         while True:
             with self._cond:
@@ -130,19 +206,16 @@ class GroupCommitWriter:
                         self._thread = None
                         return
                     self._waiting = False
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                lane, batch = self._queue.pop(0)
             try:
                 outcomes, results = self._store_batch(batch)
             except BaseException as exc:  # never leave a request without an answer
                 outcomes, results = [exc] * len(batch), []
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Outcome]]] = {}
-            for (_, fut), outcome in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
-            for loop, settled in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, settled)
-                except RuntimeError:  # that loop is closed: its requests are gone
-                    pass
+            settled = [(fut, outcome) for (_, fut), outcome in zip(batch, outcomes, strict=True)]
+            try:
+                lane.loop.call_soon_threadsafe(self._thread_done, lane, settled)
+            except RuntimeError:  # that loop is closed: its requests are gone
+                pass
             if results:
                 self._committed(results)  # on this thread: queueing media is a round trip too
 

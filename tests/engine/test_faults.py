@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 from datetime import timedelta
@@ -188,3 +189,33 @@ def test_known_causes_are_classified_from_real_sqlite_errors(tmp_path: Path) -> 
     one.execute("ROLLBACK")
     assert classify(OSError(28, "No space left on device")) == DISK_FULL
     assert classify(ValueError("a bug")) is None
+
+
+def test_known_causes_are_classified_from_real_postgresql_errors(postgres_server) -> None:  # noqa: ANN001
+    import psycopg
+    from sqlalchemy.exc import OperationalError as WrappedOperationalError
+
+    url = postgres_server.create_database()
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create table t (a int)")
+            with pytest.raises(psycopg.errors.UndefinedColumn) as missing_column:
+                conn.execute("insert into t (b) values (1)")
+            with pytest.raises(psycopg.errors.UndefinedTable) as missing_table:
+                conn.execute("select * from nowhere")
+            with pytest.raises(psycopg.errors.DivisionByZero) as bug:
+                conn.execute("select 1 / 0")
+        assert classify(missing_column.value) == SCHEMA
+        assert classify(missing_table.value) == SCHEMA
+        assert classify(bug.value) is None
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with pytest.raises(psycopg.OperationalError) as unreachable:
+            psycopg.connect(f"postgresql://x@127.0.0.1:{port}/x", connect_timeout=2)
+        assert classify(unreachable.value) == DATABASE_UNAVAILABLE
+        wrapped = WrappedOperationalError("INSERT ...", {}, unreachable.value)
+        assert classify(wrapped) == DATABASE_UNAVAILABLE
+    finally:
+        postgres_server.drop_database(url)

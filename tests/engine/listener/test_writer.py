@@ -2,8 +2,9 @@
 
 SQLite: a webhook's future resolves only after a WAL sync that started after its batch committed (the sync
 helper is held back here, the real fdatasync still called); what arrives during a sync commits as one batch.
-PostgreSQL: the batch is stored by a thread of the writer's own, one multi-row INSERT for the text messages,
-and the event loop is never the thread that talks to the server.
+PostgreSQL: one batch at a time. Text messages from known contacts are one multi-row INSERT sent from the event
+loop on an async connection; any other batch is stored by a thread of the writer's own, so the loop never waits
+on a round trip.
 """
 
 from __future__ import annotations
@@ -208,3 +209,74 @@ def test_a_batch_counts_duplicates_and_keeps_order(database: Database, database_
     assert [(r.messages, r.duplicates) for r in again][:3] == [(0, 1), (0, 1), (0, 1)]
     if database_url is not None:
         assert loop_thread[0].name not in store_threads  # no round trip on the event loop
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_text_from_known_contacts_is_one_insert_from_the_loop_and_the_rest_the_usual_way(
+        database: Database, database_url: str) -> None:
+    store = WebhookStore(database)
+    refusals: list[WriteRefused] = []
+    writer = GroupCommitWriter(store, on_refused=refusals.append)
+    assert writer._inserts is not None
+    usual: list[int] = []
+    real_store = store.store
+
+    def recording_store(parsed, *, sync=True):
+        usual.append(len(parsed))
+        return real_store(parsed, sync=sync)
+
+    store.store = recording_store  # type: ignore[method-assign]
+    sent: list[str] = []
+    real_insert = writer._inserts.insert
+
+    async def recording_insert(sql, params, generation):
+        sent.append(sql)
+        return await real_insert(sql, params, generation)
+
+    writer._inserts.insert = recording_insert  # type: ignore[method-assign]
+    first, again = new_wamid(), new_wamid()
+
+    async def batch(bodies: list[dict]) -> list:
+        return await asyncio.gather(*(writer.submit(parse_webhook(b)) for b in bodies), return_exceptions=True)
+
+    async def scenario() -> tuple[list, list, list, list]:
+        known = await batch([text_message("hello", wamid=first)])  # a new contact: the usual way
+        texts = await batch([text_message("one more", wamid=again), text_message("one more", wamid=again),
+                             text_message("hello", wamid=first)])
+        with_status = await batch([text_message("and", wamid=new_wamid()), status_update(first, "read")])
+
+        async def unknown_fault(sql, params, generation):
+            raise RuntimeError("not a fault the engine knows")
+
+        writer._inserts.insert = unknown_fault  # type: ignore[method-assign]
+        fallback = await batch([text_message("still stored")])
+
+        async def server_gone(sql, params, generation):
+            import psycopg
+
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        writer._inserts.insert = server_gone  # type: ignore[method-assign]
+        refused = await batch([text_message("not stored now")])
+        return known, texts, with_status, fallback + refused
+
+    try:
+        known, texts, with_status, last = asyncio.run(scenario())
+    finally:
+        writer.close()
+        store.reset()
+    assert [(r.messages, r.duplicates) for r in known] == [(1, 0)]
+    assert [(r.messages, r.duplicates) for r in texts] == [(1, 0), (0, 1), (0, 1)]
+    assert len(sent) == 1 and sent[0].count("), (") == 2  # the three as one INSERT
+    assert [(r.messages, r.statuses) for r in with_status] == [(1, 0), (0, 1)]
+    assert usual == [1, 2, 1]  # the new contact, the batch with a status, the fallback: never the texts alone
+    assert last[0].messages == 1
+    assert isinstance(last[1], WriteRefused) and last[1].reason == "database_unavailable"
+    assert [r.reason for r in refusals] == ["database_unavailable"]
+    stored = database.engine.raw_connection()
+    try:
+        cur = stored.cursor()
+        cur.execute("select body from chats order by id")
+        assert [r[0] for r in cur.fetchall()] == ["hello", "one more", "and", "still stored"]
+    finally:
+        stored.close()
