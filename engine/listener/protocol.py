@@ -2,10 +2,10 @@
 
 Why not uvicorn: on two cores shared with the database and Meta's side of the connection, the listener's CPU per
 webhook is its throughput. uvicorn is built for any ASGI app (a scope dict, a request cycle object, receive and
-send coroutines and two message dicts per request, a task, flow control for streaming bodies); measured beside a
-bare httptools server on the same bodies, that generality cost about half of the listener's time per request
-(BENCHMARKS.md, "The listener's own HTTP layer"). A webhook body is small and capped, so a request here is read
-whole, handed over once, and answered with one write.
+send coroutines and two message dicts per request, a task, flow control for streaming bodies). With a trivial app
+it spent twice the CPU per request of a bare httptools server on the same bodies, and replacing it cut
+`mediadesk serve`'s CPU per webhook by about a tenth (BENCHMARKS.md, "The listener's own HTTP layer"). A webhook
+body is small and capped, so a request here is read whole, handed over once, and answered with one write.
 
 What it keeps of HTTP/1.1: keep-alive (and `Connection: close`, HTTP/1.0), pipelined requests answered in order,
 chunked bodies, `Expect: 100-continue`, the body limit enforced as it arrives (413, then the connection is
