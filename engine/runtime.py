@@ -25,7 +25,7 @@ from engine.events import EventBus, HealthChanged, MessagesStored
 from engine.health import Finding, HealthReport, last_report
 from engine.ingest import IngestResult, WebhookStore, parse_webhook
 from engine.library import Library
-from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp, writer_for
 from engine.listener.prometheus import ListenerMetrics
 from engine.maintenance import Guard, MaintenanceState, migrate_unless_newer
 from engine.media import Pipeline, remove_stale_temp_files, retention, run_download, sweeper, unfinished_media
@@ -115,7 +115,7 @@ class MediaDeskEngine:
                 self._sweeper = sweeper.LeaseSweeper(self._free_expired_claims, every_s=sweeper.SWEEP_EVERY_S)
                 self._sweeper.start()
             if listener:
-                self.writer = GroupCommitWriter(self.store, on_committed=self._on_committed,
+                self.writer = writer_for(self.store, on_committed=self._on_committed,
                                                 on_refused=self.guard.on_refused, on_stored=self.guard.on_stored)
                 self.listener = self._bind_listener(self.cfg)
                 self.listener.start()

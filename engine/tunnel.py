@@ -22,7 +22,7 @@ from typing import Protocol
 from engine.config import Config
 from engine.errors import TunnelError
 from engine.ingest import IngestResult, WebhookStore
-from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp
+from engine.listener import GroupCommitWriter, ListenerThread, WebhookApp, writer_for
 from engine.listener.public import WebhookOnlyApp
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def open_tunnel(cfg: Config, store: WebhookStore, *, on_committed: Callable[[lis
         raise TunnelError("MediaDesk will not open a public address without the app secret (Meta app > App "
                           "settings > Basic): it checks that each webhook really comes from Meta", reason="secret")
     # Its own writer: a writer commits on its listener's event loop, and this listener has a loop of its own.
-    writer = GroupCommitWriter(store, on_committed=on_committed)
+    writer = writer_for(store, on_committed=on_committed)
     app = WebhookOnlyApp(webhook_app(writer, cfg))
     listener = ListenerThread(app, host="127.0.0.1", port=0)
     listener.start()

@@ -24,6 +24,7 @@ from engine.db.sync_helper import can_fork
 from engine.dbfaults import DISK_FULL, WriteRefused
 from engine.ingest import WebhookStore, parse_webhook
 from engine.listener.writer import GroupCommitWriter
+from engine.listener.writer_for import writer_for
 from engine.simulator import new_wamid, status_update, text_message
 
 
@@ -87,7 +88,7 @@ def held(database: Database) -> Iterator[tuple[GroupCommitWriter, list[int]]]:
         return out
 
     store.store = counting_store  # type: ignore[method-assign]
-    writer = GroupCommitWriter(store, sync_helper=HeldHelper)
+    writer = writer_for(store, sync_helper=HeldHelper)
     yield writer, committed
     writer.close()
     store.reset()
@@ -161,7 +162,7 @@ def test_a_helper_that_dies_mid_sync_is_replaced_and_the_batch_synced_again(
 @pytest.mark.skipif(not can_fork(), reason="the forked helper needs os.fork")
 def test_the_real_helper_killed_between_batches_is_replaced(database: Database) -> None:
     store = WebhookStore(database)
-    writer = GroupCommitWriter(store)
+    writer = writer_for(store)
 
     async def scenario() -> None:
         assert (await writer.submit(parse_webhook(text_message("one")))).messages == 1
@@ -180,7 +181,7 @@ def test_the_real_helper_killed_between_batches_is_replaced(database: Database) 
 @pytest.mark.both_backends
 def test_a_batch_counts_duplicates_and_keeps_order(database: Database, database_url: str | None) -> None:
     store = WebhookStore(database)
-    writer = GroupCommitWriter(store)
+    writer = writer_for(store)
     assert writer.off_loop == (database_url is not None)
     loop_thread: list[threading.Thread] = []
     store_threads: set[str] = set()
@@ -216,7 +217,7 @@ def test_text_from_known_contacts_is_one_insert_from_the_loop_and_the_rest_the_u
         database: Database, database_url: str) -> None:
     store = WebhookStore(database)
     refusals: list[WriteRefused] = []
-    writer = GroupCommitWriter(store, on_refused=refusals.append)
+    writer = writer_for(store, on_refused=refusals.append)
     assert writer._inserts is not None
     usual: list[int] = []
     real_store = store.store
