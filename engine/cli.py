@@ -25,15 +25,23 @@ from engine.errors import MediaDeskError
 log = logging.getLogger("mediadesk")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, help="where MediaDesk keeps its database, files and logs")
-    p.add_argument("--config", type=Path, dest="config_file", help="a TOML config file")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+# The options that may come before the command or after it. A command's own copy must not set them when it is
+# not given: argparse would overwrite what came before the command with the default ("mediadesk --data-dir X
+# serve" ran on the default folder).
+_UNSET = {"default": argparse.SUPPRESS}
 
 
-def _net(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="listener host (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listener port (default 8787)")
+def _common(p: argparse.ArgumentParser, *, command: bool = False) -> None:
+    unset = _UNSET if command else {}
+    p.add_argument("--data-dir", type=Path, help="where MediaDesk keeps its database, files and logs", **unset)
+    p.add_argument("--config", type=Path, dest="config_file", help="a TOML config file", **unset)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging", **unset)
+
+
+def _net(p: argparse.ArgumentParser, *, command: bool = False) -> None:
+    unset = _UNSET if command else {}
+    p.add_argument("--host", help="listener host (default 127.0.0.1)", **unset)
+    p.add_argument("--port", type=int, help="listener port (default 8787)", **unset)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     subs = {}
     for name, helptext in cmds.items():
         sp = sub.add_parser(name, help=helptext, description=helptext)
-        _common(sp)
+        _common(sp, command=True)
         subs[name] = sp
     for name in ("console", "serve", "demo"):
-        _net(subs[name])
+        _net(subs[name], command=True)
     for name in ("console", "demo"):
-        subs[name].add_argument("--screenshot", type=Path, help="save a PNG of the first painted window and exit")
+        subs[name].add_argument("--screenshot", type=Path, help="save a PNG of the first painted window and exit",
+                                **_UNSET)
     subs["worker"].add_argument("--workers", type=int, help="worker threads (default 4)")
     subs["serve"].add_argument("--workers", type=int, help="worker threads (default 4)")
     subs["backup"].add_argument("--list", action="store_true", help="list the backups (when, why, size)")

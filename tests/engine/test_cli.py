@@ -75,6 +75,22 @@ def test_migrate_rollback_backup_restore(capsys: pytest.CaptureFixture[str], dd:
     assert any("before-restore" in p.name for p in list_backups(Path(dd) / "backups"))
 
 
+def test_options_count_before_the_command_as_after_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    before, after = tmp_path / "before", tmp_path / "after"
+    code, out, _ = run(capsys, "--data-dir", str(before), "migrate")
+    assert code == 0 and (before / "mediadesk.db").is_file()
+    code, out, _ = run(capsys, "migrate", "--data-dir", str(after))
+    assert code == 0 and (after / "mediadesk.db").is_file()
+    from engine.cli import build_parser
+
+    net = ["--port", "9001", "--host", "0.0.0.0", "-v"]
+    for argv in ([*net, "serve"], ["serve", *net]):
+        args = build_parser().parse_args(argv)
+        assert (args.port, args.host, args.verbose) == (9001, "0.0.0.0", True)
+    args = build_parser().parse_args(["--screenshot", "shot.png", "demo"])
+    assert args.screenshot == Path("shot.png") and args.data_dir is None and args.port is None
+
+
 def test_replay_twice_counts_duplicates(capsys: pytest.CaptureFixture[str], dd: str) -> None:
     f = str(fixture_payloads()[1])
     run(capsys, "replay", "--data-dir", dd, f)
