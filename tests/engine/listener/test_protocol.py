@@ -82,6 +82,21 @@ def read_answer(s: socket.socket, buf: bytearray) -> tuple[bytes, dict[bytes, by
     return lines[0], headers, body
 
 
+def wait_until_seen(handler: Echo, count: int = 1) -> None:
+    deadline = time.monotonic() + 5
+    while len(handler.seen) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(handler.seen) >= count, "the listener never handed the request over"
+
+
+def assert_refused_413(s: socket.socket, buf: bytearray, handler: Echo, declared: int | None) -> None:
+    """A 413 whose connection then ends, with nothing handed to the handler."""
+    status, headers, body = read_answer(s, buf)
+    assert (status, headers[b"connection"], body) == (b"HTTP/1.1 413 Request Entity Too Large", b"close", b"too large")
+    assert handler.refused == [declared] and handler.seen == []
+    assert closed_by_server(s)
+
+
 def closed_by_server(s: socket.socket) -> bool:
     try:
         return s.recv(1) == b""
@@ -107,9 +122,7 @@ def test_pipelined_requests_are_answered_in_order_even_when_the_first_is_slow(
     s, buf = connect(listener), bytearray()
     s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + b"".join(
         b"GET /n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(20)))  # more than MAX_QUEUED: reading pauses
-    deadline = time.monotonic() + 5
-    while not handler.seen and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until_seen(handler)
     assert [r.path for r in handler.seen] == ["/slow"]  # the others wait their turn
     handler.release.set()
     bodies = [read_answer(s, buf)[2] for _ in range(21)]
@@ -153,10 +166,7 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(served: tup
     handler, listener = served
     s, buf = connect(listener), bytearray()
     s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (LIMIT + 1))
-    status, headers, body = read_answer(s, buf)
-    assert (status, headers[b"connection"], body) == (b"HTTP/1.1 413 Request Entity Too Large", b"close", b"too large")
-    assert handler.refused == [LIMIT + 1] and handler.seen == []
-    assert closed_by_server(s)
+    assert_refused_413(s, buf, handler, LIMIT + 1)
     s.close()
 
 
@@ -166,9 +176,7 @@ def test_a_chunked_body_growing_over_the_limit_is_refused_as_it_arrives(served: 
     s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
     piece = b"%x\r\n%s\r\n" % (600, b"z" * 600)
     s.sendall(piece + piece)
-    assert read_answer(s, buf)[0] == b"HTTP/1.1 413 Request Entity Too Large"
-    assert handler.refused == [None] and handler.seen == []
-    assert closed_by_server(s)
+    assert_refused_413(s, buf, handler, None)
     s.close()
 
 
@@ -176,7 +184,8 @@ def test_a_request_within_the_limit_answers_before_a_pipelined_refusal(served: t
     handler, listener = served
     s, buf = connect(listener), bytearray()
     s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
-    time.sleep(0.05)
+    wait_until_seen(handler)
+    assert [r.path for r in handler.seen] == ["/slow"]  # the refused one is never handed over
     handler.release.set()
     assert read_answer(s, buf)[2] == b"GET /slow ? "
     assert read_answer(s, buf)[0] == b"HTTP/1.1 413 Request Entity Too Large"
@@ -255,9 +264,7 @@ def test_a_stop_lets_the_request_in_hand_answer_then_closes(served: tuple[Echo, 
     s, buf = connect(listener), bytearray()
     idle = connect(listener)
     s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    deadline = time.monotonic() + 5
-    while not handler.seen and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until_seen(handler)
     stopping = threading.Thread(target=listener.stop)
     stopping.start()
     assert closed_by_server(idle)  # nothing in hand: let go at once
