@@ -30,7 +30,7 @@ from engine.db.models import Chat
 from engine.db.session import Database
 from engine.errors import ConfigError, DatabaseError, StorageError
 from engine.events import EventBus, MessagesStored
-from engine.relay import EventPublisher, EventSubscriber, make_transport
+from engine.relay import EventSubscriber, make_transport
 from engine.settings_file import settings_path, write_settings_toml
 
 if TYPE_CHECKING:
@@ -86,8 +86,8 @@ class NewMessages:
 class Attachment:
     """What an attached engine runs besides the engine's own parts; `start` returns once events flow."""
 
-    def __init__(self, cfg: Config, bus: EventBus, publisher: EventPublisher | None) -> None:
-        self.subscriber = EventSubscriber(bus, make_transport(cfg), publisher=publisher)
+    def __init__(self, cfg: Config, bus: EventBus) -> None:
+        self.subscriber = EventSubscriber(bus, make_transport(cfg))
         self.messages = NewMessages(cfg.sqlalchemy_url, bus)
 
     def start(self) -> Attachment:
@@ -106,7 +106,7 @@ class Attachment:
 def attach(engine: MediaDeskEngine, *, workers: bool = False) -> Attachment:
     """Start `engine` as a console attached to its shared backend (see the module's docstring)."""
     engine.start(listener=False, workers=workers, reconcile=False)
-    return Attachment(engine.cfg, engine.events, engine.relay).start()
+    return Attachment(engine.cfg, engine.events).start()
 
 
 def describe_backend(cfg: Config) -> str:

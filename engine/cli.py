@@ -293,7 +293,10 @@ def cmd_events(args: argparse.Namespace, cfg: Config) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    watch_events(cfg, sys.stdout, as_json=args.json, stop=stop)
+    # On stderr: stdout carries only the events, one a line, for a program to read.
+    watch_events(cfg, sys.stdout, as_json=args.json, stop=stop,
+                 on_ready=lambda where: print(f"Listening for media status changes on {where}; Ctrl+C stops.",
+                                              file=sys.stderr, flush=True))
     return 0
 
 

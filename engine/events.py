@@ -6,7 +6,10 @@ Subscribers must be quick and thread-safe; the console's bridge only re-emits th
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,25 +51,34 @@ Event = MediaStatusChanged | MessagesStored | HealthChanged | MaintenanceChanged
 
 
 class EventBus:
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[Event], None]] = []
-        self._lock = threading.Lock()
+    """Calls every subscriber with every event. `origin` names this bus to other processes: a relay leaves out
+    what it sent itself. An event emitted `shared` is one other processes have already (it came from one, or
+    went out with its transaction's commit): relays subscribed `unshared_only` do not send it again."""
 
-    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call `callback(event)` for every event; returns a function that unsubscribes."""
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[Callable[[Event], None], bool]] = []
+        self._lock = threading.Lock()
+        # One per bus, not per process: two engines in one process (tests, a console attached beside a
+        # listener) must each see the other's events.
+        self.origin = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def subscribe(self, callback: Callable[[Event], None], *, unshared_only: bool = False) -> Callable[[], None]:
+        """Call `callback(event)` for every event (`unshared_only`: not for shared ones); returns a function that
+        unsubscribes."""
+        entry = (callback, unshared_only)
         with self._lock:
-            self._subscribers.append(callback)
+            self._subscribers.append(entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
 
         return unsubscribe
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event, *, shared: bool = False) -> None:
         with self._lock:
-            subscribers = list(self._subscribers)
+            subscribers = [cb for cb, unshared_only in self._subscribers if not (shared and unshared_only)]
         for cb in subscribers:
             try:
                 cb(event)

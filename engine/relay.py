@@ -2,26 +2,29 @@
 
 An `EventPublisher` sends this process's `MediaStatusChanged` events out; an `EventSubscriber` feeds the other
 processes' events into a local `EventBus`, so that a reader (`mediadesk events`, a console attached to a shared
-backend) subscribes to one bus whatever process did the work. The transport follows the queue:
+backend) subscribes to one bus whatever process did the work. The transport follows the database, whatever the
+queue, because only the database can send an event with the change that makes it true:
 
-- PostgreSQL: LISTEN/NOTIFY on one channel (`PostgresNotify`);
-- Redis (MEDIADESK_REDIS_URL): pub/sub on one channel (`RedisPubSub`);
+- PostgreSQL: LISTEN/NOTIFY on one channel (`PostgresNotify`). A status change's NOTIFY is part of its own
+  transaction (`Backend.notify_with_commit`), delivered when it commits: a worker killed with -9 right after
+  its commit has still told everyone. The publisher sends only what no transaction carries (download progress,
+  media created failed, a file found bad), after the fact.
 - SQLite: every process is on this machine and writes one file; readers poll `chat_media.updated_at`
   (`ChangePoll`). Nothing is published: the row is the message.
 
-Delivery is best effort (a reader that was not listening misses what happened meanwhile); the database row
-stays the truth, and a reader that needs the state reads it.
+Redis, where it is the queue, carries no events: a publish after the commit is lost when the process dies
+between the two, and the database is there anyway.
+
+A reader that was not listening misses what happened meanwhile; the database row stays the truth, and a reader
+that needs the state reads it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import socket
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -39,15 +42,8 @@ CHANNEL = "mediadesk_events"
 POLL_S = 0.25  # SQLite change poll: well inside the 1 s promise
 RECONNECT_S = 1.0
 MAX_ERROR_CHARS = 1000  # a NOTIFY payload must stay under 8000 bytes
-_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 Deliver = Callable[[dict[str, Any]], None]
-
-
-def new_origin() -> str:
-    """One per publisher, not per process: two engines in one process (tests, a console attached beside a
-    listener) must each see the other's events."""
-    return f"{_PROCESS}:{uuid.uuid4().hex[:8]}"
 
 
 def encode(event: MediaStatusChanged, origin: str = "") -> str:
@@ -116,34 +112,6 @@ class PostgresNotify(Transport):
             self._conn = None
 
 
-class RedisPubSub(Transport):
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=10)
-
-    def publish(self, payloads: list[str]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for p in payloads:
-            pipe.publish(CHANNEL, p)
-        pipe.execute()
-
-    def listen(self, deliver: Deliver, stop: threading.Event, ready: threading.Event) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(CHANNEL)
-            ready.set()
-            while not stop.is_set():
-                msg = pubsub.get_message(timeout=0.5)
-                if msg and msg.get("type") == "message":
-                    deliver(json.loads(msg["data"]))
-        finally:
-            pubsub.close()
-
-    def close(self) -> None:
-        self.client.close()
-
-
 class ChangePoll(Transport):
     """Status changes read from `chat_media` by `updated_at`; rows written up to LAG late still count (a writer
     stamps the row before it commits)."""
@@ -197,37 +165,33 @@ class ChangePoll(Transport):
 
 
 def make_transport(cfg: Config) -> Transport:
-    """Events travel where the queue is: Redis when it is set, else the database's own way."""
-    if cfg.redis_url:
-        return RedisPubSub(cfg.redis_url)
+    """Events travel the database's own way (see the module's docstring)."""
     from engine.db.backend import backend_for
 
     return backend_for(cfg.sqlalchemy_url).event_transport(cfg)
 
 
 class EventPublisher:
-    """Sends this process's media status changes to the transport from a thread of its own, so that neither a
-    worker nor the listener's event loop ever waits on the network for it."""
+    """Sends this process's media status changes that no transaction carried (emitted unshared) to the transport
+    from a thread of its own, so that neither a worker nor the listener's event loop waits on the network for it."""
 
     def __init__(self, bus: EventBus, transport: Transport) -> None:
         self.bus = bus
         self.transport = transport
-        self.origin = new_origin()
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=100_000)
-        self._relayed: set[int] = set()  # events a subscriber of this process brought in: not ours to send
         self._thread = threading.Thread(target=self._run, name="mediadesk-events-out", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> EventPublisher:
         if self.transport.publishes:
-            self._unsubscribe = self.bus.subscribe(self._on_event)
+            self._unsubscribe = self.bus.subscribe(self._on_event, unshared_only=True)
             self._thread.start()
         return self
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, MediaStatusChanged) and id(event) not in self._relayed:
+        if isinstance(event, MediaStatusChanged):
             try:
-                self._queue.put_nowait(encode(event, self.origin))
+                self._queue.put_nowait(encode(event, self.bus.origin))
             except queue.Full:
                 log.warning("event relay is behind: dropped a status event of media %s", event.media_id)
 
@@ -270,10 +234,9 @@ class EventPublisher:
 class EventSubscriber:
     """Feeds every other process's media status changes into `bus`, as if they had happened here."""
 
-    def __init__(self, bus: EventBus, transport: Transport, *, publisher: EventPublisher | None = None) -> None:
+    def __init__(self, bus: EventBus, transport: Transport) -> None:
         self.bus = bus
         self.transport = transport
-        self.publisher = publisher
         self._stop = threading.Event()
         self.ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mediadesk-events-in", daemon=True)
@@ -283,21 +246,14 @@ class EventSubscriber:
         return self
 
     def _deliver(self, data: dict[str, Any]) -> None:
-        if self.publisher is not None and data.get("origin") == self.publisher.origin:
+        if data.get("origin") == self.bus.origin:
             return  # our own, already emitted here
         try:
             event = decode(data)
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("ignored a malformed event from another process: %s", exc)
             return
-        relayed = self.publisher._relayed if self.publisher is not None else None
-        if relayed is not None:
-            relayed.add(id(event))
-        try:
-            self.bus.emit(event)
-        finally:
-            if relayed is not None:
-                relayed.discard(id(event))
+        self.bus.emit(event, shared=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -55,8 +56,10 @@ def format_event(event: MediaStatusChanged, wa_media_id: str | None, *, as_json:
     return f"{at} media {event.media_id} [{wa_media_id or '-'}] {event.status}{progress}{why}"
 
 
-def watch_events(cfg: Config, out: TextIO, *, as_json: bool, stop: threading.Event) -> None:
-    """Print every media status change of every process sharing `cfg`'s backend until `stop` is set."""
+def watch_events(cfg: Config, out: TextIO, *, as_json: bool, stop: threading.Event,
+                 on_ready: Callable[[str], None] | None = None) -> None:
+    """Print every media status change of every process sharing `cfg`'s backend until `stop` is set;
+    `on_ready(backend)` once changes are being heard (what happened before is not told)."""
     db = Database(cfg.sqlalchemy_url)
     try:
         try:
@@ -82,6 +85,8 @@ def watch_events(cfg: Config, out: TextIO, *, as_json: bool, stop: threading.Eve
             if not subscriber.ready.wait(READY_TIMEOUT_S) and not stop.is_set():
                 raise DatabaseError("could not subscribe to the event stream within "
                                     f"{READY_TIMEOUT_S:.0f} s (see the log)")
+            if on_ready is not None and not stop.is_set():
+                on_ready(db.backend.display)
             stop.wait()
         finally:
             subscriber.stop()

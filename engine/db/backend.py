@@ -70,6 +70,9 @@ class Backend:
     # Whether a write is network round trips: then the listener stores on a writer thread of its own, never on
     # its event loop, and the hot path's text messages go out as one multi-row INSERT per batch.
     store_off_loop = False
+    # Whether a media status change's event goes to other processes with its own commit (`notify_with_commit`);
+    # else other processes learn of it their own way (SQLite: the row is the message).
+    events_go_with_commit = False
 
     def __init__(self, url: URL) -> None:
         self.url = url
@@ -227,6 +230,11 @@ class Backend:
         return None
 
     def event_transport(self, cfg: Config) -> Transport:
+        raise NotImplementedError
+
+    def notify_with_commit(self, conn: Connection, payloads: list[str]) -> None:
+        """Where `events_go_with_commit`: hand events (`engine.relay.encode`d) to other processes inside the
+        transaction that makes them true, to go out when it commits and never if it rolls back."""
         raise NotImplementedError
 
 
@@ -489,6 +497,7 @@ class _QueueWakeups:
 class PostgresBackend(Backend):
     name = "postgresql"
     store_off_loop = True
+    events_go_with_commit = True
     backup_suffix = ".dump"
 
     @property
@@ -615,6 +624,16 @@ class PostgresBackend(Backend):
         from engine.relay import PostgresNotify
 
         return PostgresNotify(self.dsn)
+
+    def notify_with_commit(self, conn: Connection, payloads: list[str]) -> None:
+        # PostgreSQL queues a NOTIFY with the transaction and delivers it at commit: a process killed between
+        # its commit and a send of its own would lose the event (seen in the scaleout scenario, 199/200).
+        from engine.relay import CHANNEL
+
+        if len(payloads) == 1:
+            conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, payloads[0]))
+        elif payloads:
+            conn.exec_driver_sql("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, payloads))
 
 
 _QUEUE_DDL_LOCK = 0x4D44_0000_0001

@@ -19,7 +19,9 @@
 
 Nothing else writes `processing_status` (tests/engine/media/test_state.py holds every other module to that).
 Each transition is one statement or one transaction; its `MediaStatusChanged` is emitted after the commit,
-so a subscriber reading the row sees what the event says. A media created pending is announced by the
+so a subscriber reading the row sees what the event says. Where the database can (PostgreSQL), the event goes
+to other processes inside that transaction, with its commit (engine.relay): none is lost to a process killed
+between the two. A media created pending is announced by the
 batch's `MessagesStored` instead (downloads of a burst would otherwise mean one more event each).
 """
 
@@ -42,6 +44,7 @@ from engine.db.session import Database
 from engine.events import EventBus, MediaStatusChanged
 from engine.media.holders import holder
 from engine.media.reasons import FailureReason
+from engine.relay import encode
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
@@ -135,6 +138,19 @@ class MediaStates:
     def _emit(self, media_id: int, status: MediaStatus, **details: Any) -> None:
         self.events.emit(MediaStatusChanged(media_id, status, **details))
 
+    def _share(self, conn: Connection, events: list[MediaStatusChanged]) -> bool:
+        """Inside the transition's transaction: its events go to other processes with the commit, where the
+        database can send them so; True when it did (the caller then emits them shared)."""
+        backend = self.db.backend
+        if not events or not backend.events_go_with_commit:
+            return False
+        backend.notify_with_commit(conn, [encode(e, self.events.origin) for e in events])
+        return True
+
+    def _announce(self, events: list[MediaStatusChanged], shared: bool) -> None:
+        for event in events:
+            self.events.emit(event, shared=shared)
+
     def announce_failed(self, media_ids: Iterable[int]) -> None:
         """The event of media created failed, once their batch has committed."""
         for mid in media_ids:
@@ -167,7 +183,9 @@ class MediaStates:
                 message_at=chat.created_at if chat else None, created_at=media.created_at, attempt=attempt,
                 attempt_id=attempt_id,
             )
-        self._emit(media_id, MediaStatus.PROCESSING)
+            events = [MediaStatusChanged(media_id, MediaStatus.PROCESSING)]
+            shared = self._share(conn, events)
+        self._announce(events, shared)
         return job
 
     def progress(self, claim: Claim, *, bytes_done: int, bytes_total: int | None) -> None:
@@ -185,23 +203,26 @@ class MediaStates:
             conn.execute(_COMPLETE, {"media_id": claim.media_id, "meta": meta, "path": path, "location": location,
                                      "size": size, "type": media.type or mime, "now": utcnow()})
             _finish_attempt(s, claim, "completed", None, size)
-        self._emit(claim.media_id, MediaStatus.COMPLETED)
+            events = [MediaStatusChanged(claim.media_id, MediaStatus.COMPLETED)]
+            shared = self._share(conn, events)
+        self._announce(events, shared)
 
     def fail(self, claim: Claim, *, error: str, reason: str) -> None:
         """failed: no attempt left or none can help; Retry is the way back."""
-        self._end_attempt(claim, error=error, reason=reason, next_attempt_at=None)
-        self._emit(claim.media_id, MediaStatus.FAILED, error=error, reason=reason)
+        self._end_attempt(claim, MediaStatusChanged(claim.media_id, MediaStatus.FAILED, error=error, reason=reason),
+                          next_attempt_at=None)
 
     def reschedule(self, claim: Claim, *, error: str, reason: str, delay: float) -> None:
         """rescheduled: pending again, due in `delay` seconds (the caller schedules the task)."""
-        self._end_attempt(claim, error=error, reason=reason, next_attempt_at=utcnow() + timedelta(seconds=delay))
-        self._emit(claim.media_id, MediaStatus.PENDING, error=error, reason=reason)
+        self._end_attempt(claim, MediaStatusChanged(claim.media_id, MediaStatus.PENDING, error=error, reason=reason),
+                          next_attempt_at=utcnow() + timedelta(seconds=delay))
 
-    def _end_attempt(self, claim: Claim, *, error: str, reason: str, next_attempt_at: datetime | None) -> None:
+    def _end_attempt(self, claim: Claim, event: MediaStatusChanged, *, next_attempt_at: datetime | None) -> None:
+        error = event.error
         with self.db.durable_session() as s:
             media = s.get(ChatMedia, claim.media_id)
             meta = dict(media.meta or {})
-            meta.update(error=error, reason=reason, attempts=claim.attempt)
+            meta.update(error=error, reason=event.reason, attempts=claim.attempt)
             meta.pop("holder", None)
             if next_attempt_at is not None:
                 meta["next_attempt_at"] = next_attempt_at.isoformat()
@@ -211,6 +232,8 @@ class MediaStates:
                 media.processing_status = MediaStatus.FAILED
             media.meta = meta
             _finish_attempt(s, claim, "failed" if next_attempt_at is None else "retry", error, None)
+            shared = self._share(s.connection(), [event])
+        self._announce([event], shared)
 
     # -- the owner's commands
     def retry(self, media_ids: Iterable[int]) -> list[int]:
@@ -221,8 +244,9 @@ class MediaStates:
         with self.db.session() as s:
             for i in range(0, len(ids), _CHUNK):
                 chosen += _reset(s, ChatMedia.id.in_(ids[i:i + _CHUNK]))
-        for mid in chosen:
-            self._emit(mid, MediaStatus.PENDING)
+            events = _pending(chosen)
+            shared = self._share(s.connection(), events)
+        self._announce(events, shared)
         return chosen
 
     def retry_all(self) -> list[int]:
@@ -230,8 +254,9 @@ class MediaStates:
         with self.db.session() as s:
             # What the owner deleted stays deleted: only its own Retry brings it back.
             chosen = _reset(s, func.coalesce(ChatMedia.meta["reason"].as_string(), "") != str(FailureReason.DELETED))
-        for mid in chosen:
-            self._emit(mid, MediaStatus.PENDING)
+            events = _pending(chosen)
+            shared = self._share(s.connection(), events)
+        self._announce(events, shared)
         return chosen
 
     def remove(self, media_ids: Iterable[int], *, before: Callable[[int], None]) -> list[int]:
@@ -254,8 +279,11 @@ class MediaStates:
                 media.meta = meta
                 media.path = None
                 media.processing_status = MediaStatus.FAILED
+                events = [MediaStatusChanged(mid, MediaStatus.FAILED, error=FailureReason.DELETED.text,
+                                             reason=str(FailureReason.DELETED))]
+                shared = self._share(s.connection(), events)
             removed.append(mid)
-            self._emit(mid, MediaStatus.FAILED, error=FailureReason.DELETED.text, reason=str(FailureReason.DELETED))
+            self._announce(events, shared)
         return removed
 
     def leave_pending(self) -> list[int]:
@@ -263,8 +291,9 @@ class MediaStates:
         with self.db.session() as s:
             ids = list(s.execute(update(ChatMedia).where(ChatMedia.processing_status == MediaStatus.PROCESSING)
                                  .values(processing_status=MediaStatus.PENDING).returning(ChatMedia.id)).scalars())
-        for mid in ids:
-            self._emit(mid, MediaStatus.PENDING)
+            events = _pending(ids)
+            shared = self._share(s.connection(), events)
+        self._announce(events, shared)
         return ids
 
     def release(self, media_ids: Iterable[int]) -> list[int]:
@@ -278,8 +307,9 @@ class MediaStates:
                                                               ChatMedia.processing_status == MediaStatus.PROCESSING)
                                       .values(processing_status=MediaStatus.PENDING)
                                       .returning(ChatMedia.id)).scalars().all()
-        for mid in released:
-            self._emit(mid, MediaStatus.PENDING)
+            events = _pending(released)
+            shared = self._share(s.connection(), events)
+        self._announce(events, shared)
         return released
 
     # -- recovery
@@ -305,8 +335,9 @@ class MediaStates:
                                                      ChatMedia.processing_status == MediaStatus.PROCESSING, same)
                              .values(processing_status=MediaStatus.PENDING)).rowcount:
                     freed.append(row.media_id)
-        for mid in freed:
-            self._emit(mid, MediaStatus.PENDING)
+            events = _pending(freed)
+            shared = self._share(s.connection(), events)
+        self._announce(events, shared)
         return freed
 
     def pending(self) -> list[tuple[int, dict[str, Any]]]:
@@ -384,6 +415,10 @@ def remove_by_retention(s: Session, media_id: int, *, policy: str) -> dict[str, 
     media.path = None
     media.processing_status = MediaStatus.REMOVED
     return before
+
+
+def _pending(media_ids: list[int]) -> list[MediaStatusChanged]:
+    return [MediaStatusChanged(mid, MediaStatus.PENDING) for mid in media_ids]
 
 
 def _reset(s: Session, which: Any) -> list[int]:

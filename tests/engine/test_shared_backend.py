@@ -198,7 +198,9 @@ def test_status_changes_reach_mediadesk_events_in_another_process(
         events_reader: Callable[[Config], tuple[subprocess.Popen[bytes], Path]]) -> None:
     migrate(sim_config)
     reader, out = events_reader(sim_config)
-    time.sleep(2.0)  # the reader subscribes (a cold interpreter start); what happens before that is not promised
+    # What happens before the reader hears changes is not promised: it says on stderr when it does.
+    wait_until(lambda: "Listening for media status changes" in out.read_text() or reader.poll() is not None,
+               timeout=30, what="the reader to listen")
     assert reader.poll() is None, out.read_text()
     eng = start_engine(sim_config)
     sim.add_media("EV-1", "image/jpeg")
