@@ -28,7 +28,8 @@ batch's `MessagesStored` instead (downloads of a burst would otherwise mean one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,16 +139,18 @@ class MediaStates:
     def _emit(self, media_id: int, status: MediaStatus, **details: Any) -> None:
         self.events.emit(MediaStatusChanged(media_id, status, **details))
 
-    def _share(self, conn: Connection, events: list[MediaStatusChanged]) -> bool:
-        """Inside the transition's transaction: its events go to other processes with the commit, where the
-        database can send them so; True when it did (the caller then emits them shared)."""
-        backend = self.db.backend
-        if not events or not backend.events_go_with_commit:
-            return False
-        backend.notify_with_commit(conn, [encode(e, self.events.origin) for e in events])
-        return True
-
-    def _announce(self, events: list[MediaStatusChanged], shared: bool) -> None:
+    @contextmanager
+    def _transition(self, session: Callable[[], AbstractContextManager[Session]]
+                    ) -> Iterator[tuple[Session, list[MediaStatusChanged]]]:
+        """A transition's transaction and the events it appends: where the database can, they go to other
+        processes inside it, with its commit; they are emitted here once it has committed, never if it fails."""
+        events: list[MediaStatusChanged] = []
+        with session() as s:
+            yield s, events
+            backend = self.db.backend
+            shared = bool(events) and backend.events_go_with_commit
+            if shared:
+                backend.notify_with_commit(s.connection(), [encode(e, self.events.origin) for e in events])
         for event in events:
             self.events.emit(event, shared=shared)
 
@@ -165,7 +168,7 @@ class MediaStates:
         synced, carries it to the disk.
         """
         now = utcnow()
-        with self.db.unsynced_session() as s:
+        with self._transition(self.db.unsynced_session) as (s, events):
             conn = s.connection()
             media = conn.execute(_CLAIM, {"media_id": media_id, "now": now}).first()
             if media is None:
@@ -183,9 +186,7 @@ class MediaStates:
                 message_at=chat.created_at if chat else None, created_at=media.created_at, attempt=attempt,
                 attempt_id=attempt_id,
             )
-            events = [MediaStatusChanged(media_id, MediaStatus.PROCESSING)]
-            shared = self._share(conn, events)
-        self._announce(events, shared)
+            events.append(MediaStatusChanged(media_id, MediaStatus.PROCESSING))
         return job
 
     def progress(self, claim: Claim, *, bytes_done: int, bytes_total: int | None) -> None:
@@ -195,7 +196,7 @@ class MediaStates:
     def complete(self, claim: Claim, *, path: str, location: str, size: int, mime: str | None,
                  sha256_hex: str, duration_ms: int) -> None:
         """completed: the file is stored; the row says where, and the attempt is closed."""
-        with self.db.durable_session() as s:
+        with self._transition(self.db.durable_session) as (s, events):
             conn = s.connection()
             media = conn.execute(_META_OF, {"media_id": claim.media_id}).first()
             meta = {k: v for k, v in (media.metadata or {}).items() if k not in _SETTLED_KEYS}
@@ -203,9 +204,7 @@ class MediaStates:
             conn.execute(_COMPLETE, {"media_id": claim.media_id, "meta": meta, "path": path, "location": location,
                                      "size": size, "type": media.type or mime, "now": utcnow()})
             _finish_attempt(s, claim, "completed", None, size)
-            events = [MediaStatusChanged(claim.media_id, MediaStatus.COMPLETED)]
-            shared = self._share(conn, events)
-        self._announce(events, shared)
+            events.append(MediaStatusChanged(claim.media_id, MediaStatus.COMPLETED))
 
     def fail(self, claim: Claim, *, error: str, reason: str) -> None:
         """failed: no attempt left or none can help; Retry is the way back."""
@@ -219,7 +218,7 @@ class MediaStates:
 
     def _end_attempt(self, claim: Claim, event: MediaStatusChanged, *, next_attempt_at: datetime | None) -> None:
         error = event.error
-        with self.db.durable_session() as s:
+        with self._transition(self.db.durable_session) as (s, events):
             media = s.get(ChatMedia, claim.media_id)
             meta = dict(media.meta or {})
             meta.update(error=error, reason=event.reason, attempts=claim.attempt)
@@ -232,8 +231,7 @@ class MediaStates:
                 media.processing_status = MediaStatus.FAILED
             media.meta = meta
             _finish_attempt(s, claim, "failed" if next_attempt_at is None else "retry", error, None)
-            shared = self._share(s.connection(), [event])
-        self._announce([event], shared)
+            events.append(event)
 
     # -- the owner's commands
     def retry(self, media_ids: Iterable[int]) -> list[int]:
@@ -241,22 +239,18 @@ class MediaStates:
         returns those that were, for the caller to enqueue. Completed and processing media are left alone."""
         ids = list(media_ids)
         chosen: list[int] = []
-        with self.db.session() as s:
+        with self._transition(self.db.session) as (s, events):
             for i in range(0, len(ids), _CHUNK):
                 chosen += _reset(s, ChatMedia.id.in_(ids[i:i + _CHUNK]))
-            events = _pending(chosen)
-            shared = self._share(s.connection(), events)
-        self._announce(events, shared)
+            events += _pending(chosen)
         return chosen
 
     def retry_all(self) -> list[int]:
         """retried: every failed media, and any pending one a flush left without a task."""
-        with self.db.session() as s:
+        with self._transition(self.db.session) as (s, events):
             # What the owner deleted stays deleted: only its own Retry brings it back.
             chosen = _reset(s, func.coalesce(ChatMedia.meta["reason"].as_string(), "") != str(FailureReason.DELETED))
-            events = _pending(chosen)
-            shared = self._share(s.connection(), events)
-        self._announce(events, shared)
+            events += _pending(chosen)
         return chosen
 
     def remove(self, media_ids: Iterable[int], *, before: Callable[[int], None]) -> list[int]:
@@ -268,7 +262,7 @@ class MediaStates:
         """
         removed: list[int] = []
         for mid in media_ids:
-            with self.db.session() as s:
+            with self._transition(self.db.session) as (s, events):
                 media = s.get(ChatMedia, mid)
                 if media is None or media.processing_status == MediaStatus.PROCESSING:
                     continue
@@ -279,21 +273,17 @@ class MediaStates:
                 media.meta = meta
                 media.path = None
                 media.processing_status = MediaStatus.FAILED
-                events = [MediaStatusChanged(mid, MediaStatus.FAILED, error=FailureReason.DELETED.text,
-                                             reason=str(FailureReason.DELETED))]
-                shared = self._share(s.connection(), events)
+                events.append(MediaStatusChanged(mid, MediaStatus.FAILED, error=FailureReason.DELETED.text,
+                                                 reason=str(FailureReason.DELETED)))
             removed.append(mid)
-            self._announce(events, shared)
         return removed
 
     def leave_pending(self) -> list[int]:
         """left pending: every processing media, whose task a flush dropped (Retry or a restart brings it back)."""
-        with self.db.session() as s:
+        with self._transition(self.db.session) as (s, events):
             ids = list(s.execute(update(ChatMedia).where(ChatMedia.processing_status == MediaStatus.PROCESSING)
                                  .values(processing_status=MediaStatus.PENDING).returning(ChatMedia.id)).scalars())
-            events = _pending(ids)
-            shared = self._share(s.connection(), events)
-        self._announce(events, shared)
+            events += _pending(ids)
         return ids
 
     def release(self, media_ids: Iterable[int]) -> list[int]:
@@ -301,15 +291,13 @@ class MediaStates:
         could be recorded; pending again at once, so the guard's sweep queues them when the fault is gone."""
         ids = list(media_ids)
         released: list[int] = []
-        with self.db.session() as s:
+        with self._transition(self.db.session) as (s, events):
             for i in range(0, len(ids), _CHUNK):
                 released += s.execute(update(ChatMedia).where(ChatMedia.id.in_(ids[i:i + _CHUNK]),
                                                               ChatMedia.processing_status == MediaStatus.PROCESSING)
                                       .values(processing_status=MediaStatus.PENDING)
                                       .returning(ChatMedia.id)).scalars().all()
-            events = _pending(released)
-            shared = self._share(s.connection(), events)
-        self._announce(events, shared)
+            events += _pending(released)
         return released
 
     # -- recovery
@@ -328,16 +316,14 @@ class MediaStates:
         """
         freed: list[int] = []
         lease_now = ChatMedia.meta[("holder", "lease_until")].as_string()  # SQLite and PostgreSQL alike
-        with self.db.session() as s:
+        with self._transition(self.db.session) as (s, events):
             for row in rows:
                 same = lease_now == row.lease if isinstance(row.lease, str) else lease_now.is_(None)
                 if s.execute(update(ChatMedia).where(ChatMedia.id == row.media_id,
                                                      ChatMedia.processing_status == MediaStatus.PROCESSING, same)
                              .values(processing_status=MediaStatus.PENDING)).rowcount:
                     freed.append(row.media_id)
-            events = _pending(freed)
-            shared = self._share(s.connection(), events)
-        self._announce(events, shared)
+            events += _pending(freed)
         return freed
 
     def pending(self) -> list[tuple[int, dict[str, Any]]]:
