@@ -12,6 +12,7 @@ pyqtgraph's own drawing are cut here, each giving the same pixels:
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -22,6 +23,7 @@ from PySide6.QtGui import QColor, QPainter, QPen, QTransform
 _UNSCALED = (QTransform.TransformationType.TxNone, QTransform.TransformationType.TxTranslate)
 _LEFT_TEXT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextDontClip
 _BOTTOM_TEXT = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextDontClip
+_UNASKED = object()
 _MEASURE_IN = QRectF(0, 0, 100, 100)  # where pyqtgraph measures a label (its size does not depend on it)
 
 # (pen, start, end) of the axis line and of each tick; (rect, flags, text) of each label.
@@ -110,11 +112,11 @@ class _LeanSpecs:
         pen.setColor(color)
         return pen
 
-    def _text_size(self, p: QPainter, text: str) -> tuple[float, float]:
+    def _text_size(self, p: QPainter, font: str, text: str) -> tuple[float, float]:
         """A label's (width, height) as pyqtgraph measures it (its height cut to 0.8, as pyqtgraph does), kept
-        per font: the same few labels come back refresh after refresh."""
+        per font (`font`, the painter's font's key): the same few labels come back refresh after refresh."""
         sizes = self.__dict__.setdefault("_text_sizes", {})
-        key = (p.font().key(), text)
+        key = (font, text)
         size = sizes.get(key)
         if size is None:
             if len(sizes) > 2000:
@@ -133,6 +135,7 @@ class _LeanSpecs:
         measured: list[tuple[float, float]] = []  # every label's size so far, of this level and those before
         across = across_last = 0.0
         specs: list[tuple[QRectF, int, str]] = []
+        font = p.font().key()
         for i in range(min(len(levels), style["maxTextLevel"] + 1)):
             if strings_given is None:
                 spacing, values = levels[i]
@@ -143,7 +146,7 @@ class _LeanSpecs:
                 continue
             sizes = []
             for s, x in zip(strings, positions[i], strict=False):
-                size = None if x is None else self._text_size(p, s)
+                size = None if x is None else self._text_size(p, font, s)
                 sizes.append(size)
                 if size is not None:
                     measured.append(size)
@@ -186,13 +189,17 @@ class _FlatTicks:
         if specs is not None:
             axis, ticks, texts = specs
             lines = []
+            colors: dict[int, QColor | None] = {}  # a level's ticks share one pen: asked about once
             for pen, p1, p2 in ticks:
-                if not _fillable(pen) or (p1.x() != p2.x() and p1.y() != p2.y()):
+                color = colors.get(id(pen), _UNASKED)
+                if color is _UNASKED:
+                    color = colors[id(pen)] = pen.color() if _fillable(pen) else None
+                x1, y1, x2, y2 = p1.x(), p1.y(), p2.x(), p2.y()
+                if color is None or (x1 != x2 and y1 != y2):
                     lines.append((pen, p1, p2))
                     continue
                 # A square-capped one-pixel line covers half a pixel beyond each end and each side.
-                p.fillRect(QRectF(min(p1.x(), p2.x()) - 0.5, min(p1.y(), p2.y()) - 0.5,
-                                  abs(p2.x() - p1.x()) + 1, abs(p2.y() - p1.y()) + 1), pen.color())
+                p.fillRect(QRectF(min(x1, x2) - 0.5, min(y1, y2) - 0.5, abs(x2 - x1) + 1, abs(y2 - y1) + 1), color)
             self.drawPicture(p, axis, lines, texts)
         p.restore()
 
@@ -211,6 +218,28 @@ class _SameLabel:
         self.update()
 
 
+def _plain_tick_values(axis: pg.AxisItem, low: float, high: float, size: float) -> list[tuple[float, list[float]]]:
+    """pyqtgraph's tick values, worked out in plain Python (a linear axis): its numpy arrays of a dozen values, and the
+    comparison of every tick with every tick of the levels above, cost more than the values themselves."""
+    low, high = sorted((low, high))
+    scale = axis.scale
+    low, high = low * scale, high * scale
+    ticks: list[tuple[float, list[float]]] = []
+    above: list[float] = []  # the values of the levels above, sorted
+    for spacing, offset in axis.tickSpacing(low, high, size):
+        start = (math.ceil((low - offset) / spacing) * spacing) + offset
+        near = spacing / scale * 0.01  # closer than this to a tick above, a tick is that one (as pyqtgraph)
+        values = []
+        for k in range(int((high - start) / spacing) + 1):
+            v = (k * spacing + start) / scale
+            i = bisect.bisect_left(above, v - near)
+            if i == len(above) or above[i] > v + near:
+                values.append(v)
+        above = sorted(above + values)
+        ticks.append((spacing / scale, values))
+    return ticks
+
+
 def _fillable(pen: QPen) -> bool:
     return (pen.style() == Qt.PenStyle.SolidLine and pen.capStyle() == Qt.PenCapStyle.SquareCap
             and pen.isCosmetic() and pen.widthF() <= 1 and pen.brush().style() == Qt.BrushStyle.SolidPattern)
@@ -224,7 +253,9 @@ class Axis(_SameLabel, _FlatTicks, _LeanSpecs, pg.AxisItem):
         self.counts = counts
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802
-        levels = super().tickValues(minVal, maxVal, size)
+        if self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        levels = _plain_tick_values(self, minVal, maxVal, size)
         if not self.counts:
             return levels
         whole = [(spacing, values) for spacing, values in levels if spacing >= 1]

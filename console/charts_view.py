@@ -7,6 +7,8 @@ only place where plots change; a result for a window no longer picked is dropped
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QGraphicsItem,
+    QGraphicsScene,
     QGraphicsTextItem,
     QGridLayout,
     QHBoxLayout,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.chart_axes import Axis, DateAxis
+from console.chart_items import Bars, Dots, Marker
 from console.tasks import run_task
 from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
@@ -39,8 +43,10 @@ MAX_REASONS = 8
 STEP_WORDS = {60: "minute", 600: "10 minutes", 3600: "hour", 86400: "day"}
 
 
+@functools.lru_cache(maxsize=8192)
 def _epoch(iso: str) -> float:
-    """The engine writes naive UTC timestamps; DateAxisItem wants epoch seconds (it shows local time)."""
+    """The engine writes naive UTC timestamps; DateAxisItem wants epoch seconds (it shows local time). Kept: a
+    refresh brings back the steps of the one before (30 days of hours, a week of 10 minutes: hundreds each)."""
     at = datetime.fromisoformat(iso)
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
@@ -72,9 +78,15 @@ def _set_range(item: pg.PlotItem, x: tuple[float, float], y: tuple[float, float]
 
 
 def _running_median(values: list[float], half: int) -> list[float]:
+    """The median of each value's neighbourhood (`half` on each side): one sorted window slid along, not a
+    window sorted anew for every value (a day of minutes was 1,440 sorts)."""
+    window = sorted(values[:half])
     out = []
     for i in range(len(values)):
-        window = sorted(values[max(0, i - half):i + half + 1])
+        if i + half < len(values):
+            bisect.insort(window, values[i + half])
+        if i - half - 1 >= 0:
+            del window[bisect.bisect_left(window, values[i - half - 1])]
         out.append(window[len(window) // 2])
     return out
 
@@ -123,6 +135,9 @@ def _plot(title: str, left: str, left_units: str | None = None, bottom: str | No
         if units is None:  # a count: never "media (x0.001)"; and one label less set again when a range moves
             item.getAxis(name).enableAutoSIPrefix(False)
     item.showGrid(x=False, y=True, alpha=0.15)
+    # A plot holds a few dozen items, most of which move on each refresh: Qt's index of where items are (a BSP
+    # tree) was updated for each move and cost more than it saved a paint in looking items up.
+    w.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
     w.setMinimumSize(300, 220)
     return w
 
@@ -168,7 +183,8 @@ def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg
         item.addItem(label)
         have.append(label)
     for i, label in enumerate(have):
-        label.setVisible(i < n)
+        if label.isVisible() != (i < n):  # setting it, even unchanged, moves the label again
+            label.setVisible(i < n)
     return have[:n]
 
 
@@ -214,6 +230,7 @@ class ChartsView(QWidget):
         self._provider = metrics_provider
         self._window = window
         self._titled_step = 60  # the titles _build gives the plots
+        self._success_low: float | None = None  # where the success bar's axis starts
         self._busy = False
         self._again = False
         self.metrics: Metrics | None = None
@@ -392,24 +409,22 @@ class ChartsView(QWidget):
     # -- drawing: every plot item is made once and given new data on each refresh; building them anew
     # (clear, then add) cost more GUI-thread time than a frame per refresh.
     def _make_items(self) -> None:
-        self._ot_points = self.over_time.getPlotItem().plot([], [], pen=None, symbol="o", symbolSize=4,
-                                                            symbolBrush=(63, 111, 181, 110), symbolPen=None)
-        self._ot_median = self.over_time.getPlotItem().plot([], [], pen=pg.mkPen(ACCENT, width=2))
-        self._hist_bars = pg.BarGraphItem(x0=[0], x1=[1], height=[0], brush="#90b4e0", pen=pg.mkPen("w"))
+        self._ot_points = Dots(4, (63, 111, 181, 110))
+        self._ot_median = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=2))
+        for line in (self._ot_points, self._ot_median):
+            self.over_time.getPlotItem().addItem(line)
+        self._hist_bars = Bars(x0=[0], x1=[1], height=[0], brush="#90b4e0", pen=pg.mkPen("w"))
         self.histogram.getPlotItem().addItem(self._hist_bars)
         # p50's label sits right of its line, p95's left of its own (it is often the right edge of the
         # plot, where a label would be cut off), and lower, so the two never overlap.
-        self._hist_lines = {}
+        self._hist_lines: dict[str, Marker] = {}
         for name, color, where, side in (("p50", GOOD, 0.93, 0), ("p95", BAD, 0.75, 1)):
-            line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": where, "color": color,
-                                                          "fill": (255, 255, 255, 220),
-                                                          "anchors": [(side, 0.5), (side, 0.5)]})
+            line = Marker(pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine), color, position=where, side=side)
             self.histogram.getPlotItem().addItem(line)
             self._hist_lines[name] = line
         item = self.success_bar.getPlotItem()
         item.addItem(pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[100], brush="#eceff3", pen=None))
-        self._success_fill = pg.BarGraphItem(x0=[0], y=[0], height=0.6, width=[0], brush=GOOD, pen=None)
+        self._success_fill = Bars(x0=[0], y=[0], height=0.6, width=[0], brush=GOOD, pen=None)
         item.addItem(self._success_fill)
         item.addItem(pg.InfiniteLine(SUCCESS_TARGET * 100, angle=90, pen=pg.mkPen(INK, width=2),
                                      label=f"target {SUCCESS_TARGET * 100:.0f}%",
@@ -417,16 +432,16 @@ class ChartsView(QWidget):
         item.setYRange(-0.5, 1.4, padding=0)  # headroom above the bar for the target label
         item.setLabel("bottom", "% of finished media loaded", color=MUTED)
         names = list(STATUS_COLORS)
-        self._status_bars = pg.BarGraphItem(x=list(range(len(names))), height=[0] * len(names), width=0.6,
+        self._status_bars = Bars(x=list(range(len(names))), height=[0] * len(names), width=0.6,
                                             brushes=[STATUS_COLORS[n] for n in names], pen=None)
         item = self.status.getPlotItem()
         item.addItem(self._status_bars)
         self._status_labels = _texts(item, len(names), (0.5, 1), [])
         item.getAxis("bottom").setTicks([list(enumerate(names))])
         item.setXRange(-0.6, len(names) - 0.4, padding=0)
-        self._thru_bars = pg.BarGraphItem(x=[0], height=[0], width=1, brush=STATUS_COLORS["completed"], pen=None)
+        self._thru_bars = Bars(x=[0], height=[0], width=1, brush=STATUS_COLORS["completed"], pen=None)
         self.throughput.getPlotItem().addItem(self._thru_bars)
-        self._reason_bars = pg.BarGraphItem(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"],
+        self._reason_bars = Bars(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"],
                                             pen=None)
         self.reasons.getPlotItem().addItem(self._reason_bars)
         self._reason_labels: list[pg.TextItem] = []
@@ -561,10 +576,11 @@ class ChartsView(QWidget):
         self._hist_bars.show()
         for name, value in (("p50", m.processing_p50_s), ("p95", m.processing_p95_s)):
             line = self._hist_lines[name]
-            line.setVisible(value is not None)
+            if line.isVisible() != (value is not None):
+                line.setVisible(value is not None)
             if value is not None:
                 line.setValue(value)
-                line.label.setFormat(f"{name} {_secs(value)}")
+                line.setText(f"{name} {_secs(value)}")
         _set_range(item, _padded(0, m.histogram[-1][1]), (0, _ceiling(max(n for _, _, n in m.histogram))))
 
     def _draw_success(self, m: Metrics) -> None:
@@ -581,7 +597,9 @@ class ChartsView(QWidget):
             self._success_fill.setOpts(width=[rate * 100], brush=GOOD if ok else BAD)
         # Zoom in when the rate is high: the gap between 97% and the 99% target must be visible.
         low = 0.0 if rate is None or rate < 0.85 else max(0.0, math.floor(rate * 20 - 1) * 5)
-        self.success_bar.getPlotItem().setXRange(low, 100, padding=0.02)
+        if low != self._success_low:  # the same range set again still costs a relayout of the view
+            self._success_low = low
+            self.success_bar.getPlotItem().setXRange(low, 100, padding=0.02)
 
     def _draw_status(self, m: Metrics) -> None:
         item = self.status.getPlotItem()

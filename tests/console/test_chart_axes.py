@@ -8,7 +8,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtGui import QImage, QPainter
 
-from console.chart_axes import Axis, DateAxis
+from console.chart_axes import Axis, DateAxis, _plain_tick_values
 
 NOW = time.time()
 # (which axis, a value or a date axis, its ticks given or None, y range, x range)
@@ -124,3 +124,13 @@ def test_a_count_axis_ticks_whole_numbers_only(qtbot):
     assert many and all(float(t) == int(float(t)) for t in many)
     axis.counts = False
     assert "0.5" in labels((0, 2.5))  # the same axis, not counting: pyqtgraph's ticks
+
+
+@pytest.mark.parametrize(("low", "high", "size"), [(0, 30, 260), (-0.6, 3.6, 400), (0, 1234567, 180),
+                                                   (0, 0.05, 300), (12.5, 12.5, 300), (-5e6, 5e6, 900)])
+def test_plain_tick_values_are_pyqtgraphs(qtbot, low, high, size):
+    axis = pg.AxisItem("left")
+    axis.setStyle(maxTickLevel=1)
+    assert _plain_tick_values(axis, low, high, size) == pg.AxisItem.tickValues(axis, low, high, size)
+    axis.setScale(1000)
+    assert _plain_tick_values(axis, low, high, size) == pg.AxisItem.tickValues(axis, low, high, size)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pyqtgraph as pg
 import shiboken6
 
-from console.charts_view import ChartsView
+from console.chart_items import Marker
+from console.charts_view import ChartsView, _running_median
 from console.tasks import wait_for_tasks
 from engine.metrics import collect_metrics
 
@@ -29,8 +31,9 @@ def test_charts_draw_the_database_and_follow_refresh(qtbot, db, add_media):
     assert _bars(view.status)[0].opts["height"] == [3, 0, 40, 2]
     assert _bars(view.histogram) and len(view.over_time.getPlotItem().listDataItems()) == 2
     assert sum(_bars(view.throughput)[0].opts["height"]) == 40
-    labels = [t for t in view.histogram.getPlotItem().items if isinstance(t, pg.InfiniteLine)]
-    assert {line.label.format.split()[0] for line in labels} == {"p50", "p95"}
+    lines = [t for t in view.histogram.getPlotItem().items if isinstance(t, Marker)]
+    assert {line.text.split()[0] for line in lines} == {"p50", "p95"}
+    assert {line.value for line in lines} == {m.processing_p50_s, m.processing_p95_s}
     assert sorted(_bars(view.reasons)[0].opts["width"]) == [1, 1]
 
     add_media(db, failed=6, seed=2)
@@ -195,3 +198,13 @@ def test_an_axis_label_follows_its_units_prefix_and_ranges_are_set_as_asked(qtbo
     _set_range(item, _padded(10, 20), (0, 30))
     assert "(s)" in axis.label.toHtml() and len(sets) == 2
     assert item.getViewBox().viewRange() == [[9.8, 20.2], [0.0, 30.0]]
+
+
+def test_the_running_median_is_each_neighbourhoods_median():
+    rnd = random.Random(4)
+    for n in (0, 1, 2, 7, 60, 300):
+        values = [rnd.choice([1.0, 2.0, rnd.random() * 10]) for _ in range(n)]
+        for half in (1, 3, 7):
+            direct = [sorted(values[max(0, i - half):i + half + 1])[len(values[max(0, i - half):i + half + 1]) // 2]
+                      for i in range(n)]
+            assert _running_median(values, half) == direct

@@ -1,0 +1,195 @@
+"""The charts' plot items: pyqtgraph's, with less Python work on each refresh, for the same pixels.
+
+A refresh gives every plot new data, moves most ranges, and has Qt paint each plot again: pyqtgraph's items do
+per-point Python work on new data (ScatterPlotItem keeps a record per spot) or per call of `boundingRect`
+(BarGraphItem measures a pixel in data units each time Qt asks, a dozen times a paint). These keep what they
+work out until their data or the view's scale changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QApplication
+
+
+def _pixel_size(item: pg.GraphicsObject) -> tuple[float, float]:
+    """The width and height of one device pixel in `item`'s coordinates; (0, 0) before it is in a view."""
+    px, py = item.pixelVectors()
+    return (0.0 if px is None else px.length()), (0.0 if py is None else py.length())
+
+
+class Dots(pg.GraphicsObject):
+    """Points drawn as round dots `size` pixels across, at any zoom: one QPainter call for all of them, where a
+    ScatterPlotItem builds and keeps a Python record for every spot whenever its data is set."""
+
+    def __init__(self, size: float, color: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self._pen = QPen(QColor(*color))
+        self._pen.setWidthF(size)
+        self._pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self._pen.setCosmetic(True)
+        self._points = QPolygonF()
+        self._data = QRectF()
+        self._bounds: QRectF | None = None
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+
+    def setData(self, xs: Sequence[float], ys: Sequence[float]) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self.xs, self.ys = list(xs), list(ys)
+        self._points = QPolygonF([QPointF(x, y) for x, y in zip(self.xs, self.ys, strict=True)])
+        self._data = self._points.boundingRect()
+        self._bounds = None
+        self.update()
+        self.informViewBoundsChanged()
+
+    def getData(self) -> tuple[list[float], list[float]]:  # noqa: N802 - pyqtgraph's name
+        return self.xs, self.ys
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        # A dot's radius is in pixels: in data units it changes with the view's scale.
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds is None:
+            if self._points.isEmpty():
+                self._bounds = QRectF()
+            else:
+                w, h = _pixel_size(self)
+                r = self._pen.widthF()  # the radius, with a pixel to spare for antialiasing
+                self._bounds = self._data.adjusted(-r * w, -r * h, r * w, r * h)
+        return self._bounds
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> tuple[float | None, float | None]:  # noqa: N802, N803
+        if self._points.isEmpty():
+            return None, None
+        d = self._data
+        return (d.left(), d.right()) if ax == 0 else (d.top(), d.bottom())
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        if self._points.isEmpty():
+            return
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(self._pen)
+        p.drawPoints(self._points)
+
+    def implements(self, interface: str | None = None) -> bool | list[str]:
+        # A data item to PlotItem, as ScatterPlotItem is.
+        return ["plotData"] if interface is None else interface == "plotData"
+
+    def name(self) -> str | None:
+        return None  # no legend entry
+
+
+class Bars(pg.BarGraphItem):
+    """pyqtgraph's BarGraphItem, whose bounding rect is worked out once per data and view scale, not each time
+    Qt asks for it (pyqtgraph's measures a device pixel in data units on every call)."""
+
+    def __init__(self, **opts: Any) -> None:
+        self._bounds: QRectF | None = None
+        super().__init__(**opts)
+
+    def setOpts(self, **opts: Any) -> None:  # noqa: N802 - pyqtgraph's name
+        self._bounds = None
+        super().setOpts(**opts)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds is None:
+            self._bounds = super().boundingRect()
+        return self._bounds
+
+
+class Marker(pg.GraphicsObject):
+    """A vertical line at `value` across the plot, with a label on it: pyqtgraph's InfiniteLine and its label
+    (a text item of its own) worked out where the line meets the view and placed the label again, in Python, on
+    each move; this one draws both in its paint, in pixels. `position` is where the label sits, from the bottom
+    (0) to the top (1); `side` 0 puts it right of the line, 1 left of it."""
+
+    MARGIN = 4.0  # around the label's text, in pixels (a text item's own margin)
+
+    def __init__(self, pen: QPen, color: str, *, position: float, side: int,
+                 fill: tuple[int, int, int, int] = (255, 255, 255, 220)) -> None:
+        super().__init__()
+        self._pen = QPen(pen)
+        self._pen.setCosmetic(True)
+        self._ink = QColor(color)
+        self._fill = QColor(*fill)
+        self._position, self._side = position, side
+        self.value = 0.0
+        self.text = ""
+        self._text_size: tuple[float, float] | None = None
+        self._bounds: QRectF | None = None
+
+    def setValue(self, value: float) -> None:  # noqa: N802 - pyqtgraph's name
+        if value != self.value:
+            self.prepareGeometryChange()
+            self.value = value
+            self._bounds = None
+            self.update()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        if text != self.text:
+            self.prepareGeometryChange()
+            self.text = text
+            self._text_size = None
+            self._bounds = None
+            self.update()
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def _label_size(self) -> tuple[float, float]:
+        if self._text_size is None:
+            metrics = QFontMetricsF(QApplication.font())
+            self._text_size = (metrics.horizontalAdvance(self.text) + 2 * self.MARGIN,
+                               metrics.height() + 2 * self.MARGIN)
+        return self._text_size
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds is None:
+            view = self.viewRect()  # what of the view the item sees, in its own coordinates
+            if view is None:
+                return QRectF()
+            px, _ = _pixel_size(self)
+            reach = (self._label_size()[0] + 2) * px  # the label's width, and the line's, in data units
+            self._bounds = QRectF(self.value - reach, view.top(), 2 * reach, view.height())
+        return self._bounds
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        view = self.viewRect()
+        if view is None:
+            return
+        to_device = p.transform()
+        bottom = to_device.map(QPointF(self.value, view.top()))
+        top = to_device.map(QPointF(self.value, view.bottom()))
+        p.save()
+        p.resetTransform()  # the label in pixels, whatever the plot's scale
+        p.setPen(self._pen)
+        p.drawLine(bottom, top)
+        if self.text:
+            w, h = self._label_size()
+            y = bottom.y() + (top.y() - bottom.y()) * self._position - h / 2
+            x = bottom.x() - w if self._side else bottom.x()
+            box = QRectF(x, y, w, h)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(self._fill)
+            p.drawRect(box)
+            p.setFont(QApplication.font())
+            p.setPen(self._ink)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.text)
+        p.restore()
