@@ -193,3 +193,73 @@ class Marker(pg.GraphicsObject):
             p.setPen(self._ink)
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.text)
         p.restore()
+
+
+class Labels(pg.GraphicsObject):
+    """Value labels at points of the plot, `anchor` of each label's box on its point ((0.5, 1): centred above it;
+    (0, 0.5): right of it): one item drawing them all in pixels, where a pyqtgraph TextItem per label (a text
+    document each) was laid out again, moved and given a new transform, one by one, whenever a value changed."""
+
+    MARGIN = 4.0  # around each text, in pixels (a text item's own margin)
+
+    def __init__(self, color: str, anchor: tuple[float, float]) -> None:
+        super().__init__()
+        self._ink = QColor(color)
+        self._anchor = anchor
+        self.labels: list[tuple[float, float, str]] = []
+        self._sizes: dict[str, tuple[float, float]] = {}
+        self._bounds: QRectF | None = None
+
+    def setLabels(self, labels: Sequence[tuple[float, float, str]]) -> None:  # noqa: N802 - pyqtgraph's style
+        """(x, y, text) of each label, in the plot's data."""
+        labels = list(labels)
+        if labels != self.labels:
+            self.prepareGeometryChange()
+            self.labels = labels
+            self._bounds = None
+            self.update()
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def _size(self, text: str) -> tuple[float, float]:
+        size = self._sizes.get(text)
+        if size is None:
+            if len(self._sizes) > 500:
+                self._sizes.clear()
+            metrics = QFontMetricsF(QApplication.font())
+            size = self._sizes[text] = (metrics.horizontalAdvance(text) + 2 * self.MARGIN,
+                                        metrics.height() + 2 * self.MARGIN)
+        return size
+
+    def _box(self, x: float, y: float, text: str) -> QRectF:
+        """A label's box in pixels, its anchor at (x, y) (pixels too)."""
+        w, h = self._size(text)
+        return QRectF(x - w * self._anchor[0], y - h * self._anchor[1], w, h)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds is None:
+            bounds = QRectF()
+            px, py = _pixel_size(self)
+            for x, y, text in self.labels:
+                w, h = self._size(text)
+                ax, ay = self._anchor
+                # In data units: y grows upwards, pixels downwards.
+                bounds |= QRectF(x - w * ax * px, y - h * (1 - ay) * py, w * px, h * py)
+            self._bounds = bounds
+        return self._bounds
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        if not self.labels:
+            return
+        to_device = p.transform()
+        p.save()
+        p.resetTransform()
+        p.setFont(QApplication.font())
+        p.setPen(self._ink)
+        for x, y, text in self.labels:
+            at = to_device.map(QPointF(x, y))
+            p.drawText(self._box(at.x(), at.y(), text), Qt.AlignmentFlag.AlignCenter, text)
+        p.restore()

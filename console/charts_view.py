@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.chart_axes import Axis, DateAxis
-from console.chart_items import Bars, Dots, Marker
+from console.chart_items import Bars, Dots, Labels, Marker
 from console.tasks import run_task
 from engine import METRICS_WINDOWS, PROCESSING_TARGET_S, SUCCESS_TARGET, UNAVAILABLE_TARGET, FailureReason, Metrics
 
@@ -173,25 +173,6 @@ def _filled(w: pg.PlotWidget) -> None:
     label = getattr(w, "_empty_label", None)
     if label is not None:
         label.hide()
-
-
-def _texts(item: pg.PlotItem, n: int, anchor: tuple[float, float], have: list[pg.TextItem]) -> list[pg.TextItem]:
-    """`n` value labels on `item`, reused from `have`; the ones not needed are hidden."""
-    while len(have) < n:
-        label = pg.TextItem("", color=INK, anchor=anchor)
-        _cache_text(label.textItem)
-        item.addItem(label)
-        have.append(label)
-    for i, label in enumerate(have):
-        if label.isVisible() != (i < n):  # setting it, even unchanged, moves the label again
-            label.setVisible(i < n)
-    return have[:n]
-
-
-def _say(label: pg.TextItem, text: str) -> None:
-    """A value label's text, set only when it changes: setting it lays the text out and drops its kept pixels."""
-    if label.textItem.toPlainText() != text:
-        label.setText(text, color=INK)
 
 
 def _style(w: QWidget, css: str) -> None:
@@ -436,7 +417,8 @@ class ChartsView(QWidget):
                                             brushes=[STATUS_COLORS[n] for n in names], pen=None)
         item = self.status.getPlotItem()
         item.addItem(self._status_bars)
-        self._status_labels = _texts(item, len(names), (0.5, 1), [])
+        self._status_labels = Labels(INK, (0.5, 1))
+        item.addItem(self._status_labels)
         item.getAxis("bottom").setTicks([list(enumerate(names))])
         item.setXRange(-0.6, len(names) - 0.4, padding=0)
         self._thru_bars = Bars(x=[0], height=[0], width=1, brush=STATUS_COLORS["completed"], pen=None)
@@ -444,7 +426,8 @@ class ChartsView(QWidget):
         self._reason_bars = Bars(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"],
                                             pen=None)
         self.reasons.getPlotItem().addItem(self._reason_bars)
-        self._reason_labels: list[pg.TextItem] = []
+        self._reason_labels = Labels(INK, (0, 0.5))
+        self.reasons.getPlotItem().addItem(self._reason_labels)
         self._reason_ticks: list[list[tuple[int, str]]] = []
         self.reasons.getPlotItem().setLabel("bottom", "failed media", color=MUTED)
         for plot in (self.over_time, self.histogram, self.status, self.throughput, self.reasons, self.success_bar):
@@ -605,9 +588,7 @@ class ChartsView(QWidget):
         item = self.status.getPlotItem()
         counts = [m.status_counts.get(n, 0) for n in STATUS_COLORS]
         self._status_bars.setOpts(height=counts)
-        for i, (label, n) in enumerate(zip(self._status_labels, counts, strict=True)):
-            _say(label, f"{n:,}")
-            label.setPos(i, n)
+        self._status_labels.setLabels([(i, n, f"{n:,}") for i, n in enumerate(counts)])
         item.setYRange(0, _ceiling(max(counts + [1]) * 1.1), padding=0)
 
     def _draw_throughput(self, m: Metrics) -> None:
@@ -627,7 +608,7 @@ class ChartsView(QWidget):
         item = self.reasons.getPlotItem()
         if not m.failure_reasons:
             self._reason_bars.hide()
-            _texts(item, 0, (0, 0.5), self._reason_labels)
+            self._reason_labels.setLabels([])
             self._reason_ticks = [[]]
             item.getAxis("left").setTicks(self._reason_ticks)
             return _empty(self.reasons, "No failures")
@@ -637,10 +618,7 @@ class ChartsView(QWidget):
         counts = [n for _, n in top]
         self._reason_bars.setOpts(y=list(range(len(top))), width=counts)
         self._reason_bars.show()
-        for i, (label, n) in enumerate(zip(_texts(item, len(top), (0, 0.5), self._reason_labels), counts,
-                                           strict=True)):
-            _say(label, f" {n:,}")
-            label.setPos(n, i)
+        self._reason_labels.setLabels([(n, i, f" {n:,}") for i, n in enumerate(counts)])
         ticks = [[(i, FailureReason.label_for(k)) for i, (k, _) in enumerate(top)]]
         if ticks != self._reason_ticks:  # new ticks lay the axis out and paint it again
             self._reason_ticks = ticks

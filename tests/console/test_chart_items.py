@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 
-from console.chart_items import Bars, Dots, Marker
+from console.chart_items import Bars, Dots, Labels, Marker
 
 BG = QColor("white").rgb()
 
@@ -145,4 +145,37 @@ def test_an_unmoved_marker_asks_for_no_repaint(qtbot):
     assert calls == []
     marker.setValue(2.5)
     assert calls == [1]
+    assert w.isVisible()
+
+
+@pytest.mark.parametrize(("anchor", "where"), [((0.5, 1), "above"), ((0, 0.5), "right")])
+def test_labels_sit_by_their_points_inside_their_bounds(qtbot, anchor, where):
+    labels = Labels("#222222", anchor)
+    w = _plot(qtbot, labels)
+    labels.setLabels([(2.0, 3.0, "1,234"), (7.0, 6.0, "8")])
+    qtbot.waitUntil(lambda: bool(_painted(_image(w))))
+    painted = _painted(_image(w))
+    for x, y in ((2.0, 3.0), (7.0, 6.0)):
+        px, py = _device(w, labels, x, y)
+        near = [(a, b) for a, b in painted if abs(a - px) < 40 and abs(b - py) < 30]
+        assert near
+        if where == "above":
+            assert all(b < py for _, b in near) and min(a for a, _ in near) < px < max(a for a, _ in near)
+        else:
+            assert all(a > px for a, _ in near) and min(b for _, b in near) < py < max(b for _, b in near)
+    bounds = w.mapFromScene(labels.mapToScene(labels.boundingRect())).boundingRect().adjusted(-1, -1, 1, 1)
+    assert all(bounds.contains(x, y) for x, y in painted)
+
+
+def test_the_same_labels_again_ask_for_no_repaint(qtbot):
+    labels = Labels("#222222", (0.5, 1))
+    w = _plot(qtbot, labels)
+    labels.setLabels([(1.0, 2.0, "2")])
+    calls = []
+    labels.prepareGeometryChange = lambda: calls.append(1)
+    labels.setLabels([(1.0, 2.0, "2")])
+    assert calls == []
+    labels.setLabels([(1.0, 3.0, "3")])
+    labels.setLabels([])
+    assert calls == [1, 1] and labels.boundingRect().isEmpty()
     assert w.isVisible()
