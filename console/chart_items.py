@@ -8,6 +8,7 @@ work out until their data or the view's scale changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication
 
+MARGIN = 4.0  # around a label's text, in pixels (what a text item's document leaves)
+
 
 def _pixel_size(item: pg.GraphicsObject) -> tuple[float, float]:
     """The width and height of one device pixel in `item`'s coordinates; (0, 0) before it is in a view."""
@@ -23,7 +26,45 @@ def _pixel_size(item: pg.GraphicsObject) -> tuple[float, float]:
     return (0.0 if px is None else px.length()), (0.0 if py is None else py.length())
 
 
-class Dots(pg.GraphicsObject):
+def _label_size(text: str) -> tuple[float, float]:
+    """The box of a label of `text` in the application's font, its margin included, in pixels."""
+    return _measured(text, QApplication.font().key())
+
+
+@functools.lru_cache(maxsize=1024)
+def _measured(text: str, font: str) -> tuple[float, float]:
+    metrics = QFontMetricsF(QApplication.font())
+    return metrics.horizontalAdvance(text) + 2 * MARGIN, metrics.height() + 2 * MARGIN
+
+
+class _KeptBounds:
+    """An item whose bounding rect (data, and a few pixels around it in data units) is worked out once per change
+    of its data or of the view's scale, not each time Qt asks for it, a dozen times a paint."""
+
+    _bounds: QRectF | None = None
+
+    def _measure(self) -> QRectF:
+        raise NotImplementedError
+
+    def _changed(self) -> None:
+        """Its data changed: new bounds, and a repaint."""
+        self.prepareGeometryChange()
+        self._bounds = None
+        self.update()
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        # What is in pixels (a dot's radius, a label) covers other data units at another scale.
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds is None:
+            self._bounds = self._measure()
+        return self._bounds
+
+
+class Dots(_KeptBounds, pg.GraphicsObject):
     """Points drawn as round dots `size` pixels across, at any zoom: one QPainter call for all of them, where a
     ScatterPlotItem builds and keeps a Python record for every spot whenever its data is set."""
 
@@ -35,37 +76,25 @@ class Dots(pg.GraphicsObject):
         self._pen.setCosmetic(True)
         self._points = QPolygonF()
         self._data = QRectF()
-        self._bounds: QRectF | None = None
         self.xs: list[float] = []
         self.ys: list[float] = []
 
     def setData(self, xs: Sequence[float], ys: Sequence[float]) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
         self.xs, self.ys = list(xs), list(ys)
         self._points = QPolygonF([QPointF(x, y) for x, y in zip(self.xs, self.ys, strict=True)])
         self._data = self._points.boundingRect()
-        self._bounds = None
-        self.update()
+        self._changed()
         self.informViewBoundsChanged()
 
     def getData(self) -> tuple[list[float], list[float]]:  # noqa: N802 - pyqtgraph's name
         return self.xs, self.ys
 
-    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        # A dot's radius is in pixels: in data units it changes with the view's scale.
-        self.prepareGeometryChange()
-        self._bounds = None
-        super().viewTransformChanged()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._bounds is None:
-            if self._points.isEmpty():
-                self._bounds = QRectF()
-            else:
-                w, h = _pixel_size(self)
-                r = self._pen.widthF()  # the radius, with a pixel to spare for antialiasing
-                self._bounds = self._data.adjusted(-r * w, -r * h, r * w, r * h)
-        return self._bounds
+    def _measure(self) -> QRectF:
+        if self._points.isEmpty():
+            return QRectF()
+        w, h = _pixel_size(self)
+        r = self._pen.widthF()  # the radius, with a pixel to spare for antialiasing
+        return self._data.adjusted(-r * w, -r * h, r * w, r * h)
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> tuple[float | None, float | None]:  # noqa: N802, N803
         if self._points.isEmpty():
@@ -88,36 +117,23 @@ class Dots(pg.GraphicsObject):
         return None  # no legend entry
 
 
-class Bars(pg.BarGraphItem):
-    """pyqtgraph's BarGraphItem, whose bounding rect is worked out once per data and view scale, not each time
-    Qt asks for it (pyqtgraph's measures a device pixel in data units on every call)."""
-
-    def __init__(self, **opts: Any) -> None:
-        self._bounds: QRectF | None = None
-        super().__init__(**opts)
+class Bars(_KeptBounds, pg.BarGraphItem):
+    """pyqtgraph's BarGraphItem, its bounding rect kept (pyqtgraph's measures a device pixel in data units on
+    every call, for its pen)."""
 
     def setOpts(self, **opts: Any) -> None:  # noqa: N802 - pyqtgraph's name
         self._bounds = None
-        super().setOpts(**opts)
+        super().setOpts(**opts)  # which announces the new geometry and repaints
 
-    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self._bounds = None
-        super().viewTransformChanged()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._bounds is None:
-            self._bounds = super().boundingRect()
-        return self._bounds
+    def _measure(self) -> QRectF:
+        return pg.BarGraphItem.boundingRect(self)
 
 
-class Marker(pg.GraphicsObject):
+class Marker(_KeptBounds, pg.GraphicsObject):
     """A vertical line at `value` across the plot, with a label on it: pyqtgraph's InfiniteLine and its label
     (a text item of its own) worked out where the line meets the view and placed the label again, in Python, on
     each move; this one draws both in its paint, in pixels. `position` is where the label sits, from the bottom
     (0) to the top (1); `side` 0 puts it right of the line, 1 left of it."""
-
-    MARGIN = 4.0  # around the label's text, in pixels (a text item's own margin)
 
     def __init__(self, pen: QPen, color: str, *, position: float, side: int,
                  fill: tuple[int, int, int, int] = (255, 255, 255, 220)) -> None:
@@ -129,45 +145,24 @@ class Marker(pg.GraphicsObject):
         self._position, self._side = position, side
         self.value = 0.0
         self.text = ""
-        self._text_size: tuple[float, float] | None = None
-        self._bounds: QRectF | None = None
 
     def setValue(self, value: float) -> None:  # noqa: N802 - pyqtgraph's name
         if value != self.value:
-            self.prepareGeometryChange()
             self.value = value
-            self._bounds = None
-            self.update()
+            self._changed()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         if text != self.text:
-            self.prepareGeometryChange()
             self.text = text
-            self._text_size = None
-            self._bounds = None
-            self.update()
+            self._changed()
 
-    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self._bounds = None
-        super().viewTransformChanged()
-
-    def _label_size(self) -> tuple[float, float]:
-        if self._text_size is None:
-            metrics = QFontMetricsF(QApplication.font())
-            self._text_size = (metrics.horizontalAdvance(self.text) + 2 * self.MARGIN,
-                               metrics.height() + 2 * self.MARGIN)
-        return self._text_size
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._bounds is None:
-            view = self.viewRect()  # what of the view the item sees, in its own coordinates
-            if view is None:
-                return QRectF()
-            px, _ = _pixel_size(self)
-            reach = (self._label_size()[0] + 2) * px  # the label's width, and the line's, in data units
-            self._bounds = QRectF(self.value - reach, view.top(), 2 * reach, view.height())
-        return self._bounds
+    def _measure(self) -> QRectF:
+        view = self.viewRect()  # what of the view the item sees, in its own coordinates
+        if view is None:
+            return QRectF()
+        px, _ = _pixel_size(self)
+        reach = (_label_size(self.text)[0] + 2) * px  # the label's width, and the line's, in data units
+        return QRectF(self.value - reach, view.top(), 2 * reach, view.height())
 
     def paint(self, p: QPainter, *args: object) -> None:
         view = self.viewRect()
@@ -181,7 +176,7 @@ class Marker(pg.GraphicsObject):
         p.setPen(self._pen)
         p.drawLine(bottom, top)
         if self.text:
-            w, h = self._label_size()
+            w, h = _label_size(self.text)
             y = bottom.y() + (top.y() - bottom.y()) * self._position - h / 2
             x = bottom.x() - w if self._side else bottom.x()
             box = QRectF(x, y, w, h)
@@ -195,61 +190,38 @@ class Marker(pg.GraphicsObject):
         p.restore()
 
 
-class Labels(pg.GraphicsObject):
+class Labels(_KeptBounds, pg.GraphicsObject):
     """Value labels at points of the plot, `anchor` of each label's box on its point ((0.5, 1): centred above it;
     (0, 0.5): right of it): one item drawing them all in pixels, where a pyqtgraph TextItem per label (a text
     document each) was laid out again, moved and given a new transform, one by one, whenever a value changed."""
-
-    MARGIN = 4.0  # around each text, in pixels (a text item's own margin)
 
     def __init__(self, color: str, anchor: tuple[float, float]) -> None:
         super().__init__()
         self._ink = QColor(color)
         self._anchor = anchor
         self.labels: list[tuple[float, float, str]] = []
-        self._sizes: dict[str, tuple[float, float]] = {}
-        self._bounds: QRectF | None = None
 
     def setLabels(self, labels: Sequence[tuple[float, float, str]]) -> None:  # noqa: N802 - pyqtgraph's style
         """(x, y, text) of each label, in the plot's data."""
         labels = list(labels)
         if labels != self.labels:
-            self.prepareGeometryChange()
             self.labels = labels
-            self._bounds = None
-            self.update()
-
-    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self._bounds = None
-        super().viewTransformChanged()
-
-    def _size(self, text: str) -> tuple[float, float]:
-        size = self._sizes.get(text)
-        if size is None:
-            if len(self._sizes) > 500:
-                self._sizes.clear()
-            metrics = QFontMetricsF(QApplication.font())
-            size = self._sizes[text] = (metrics.horizontalAdvance(text) + 2 * self.MARGIN,
-                                        metrics.height() + 2 * self.MARGIN)
-        return size
+            self._changed()
 
     def _box(self, x: float, y: float, text: str) -> QRectF:
         """A label's box in pixels, its anchor at (x, y) (pixels too)."""
-        w, h = self._size(text)
+        w, h = _label_size(text)
         return QRectF(x - w * self._anchor[0], y - h * self._anchor[1], w, h)
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._bounds is None:
-            bounds = QRectF()
-            px, py = _pixel_size(self)
-            for x, y, text in self.labels:
-                w, h = self._size(text)
-                ax, ay = self._anchor
-                # In data units: y grows upwards, pixels downwards.
-                bounds |= QRectF(x - w * ax * px, y - h * (1 - ay) * py, w * px, h * py)
-            self._bounds = bounds
-        return self._bounds
+    def _measure(self) -> QRectF:
+        bounds = QRectF()
+        px, py = _pixel_size(self)
+        ax, ay = self._anchor
+        for x, y, text in self.labels:
+            w, h = _label_size(text)
+            # In data units: y grows upwards, pixels downwards.
+            bounds |= QRectF(x - w * ax * px, y - h * (1 - ay) * py, w * px, h * py)
+        return bounds
 
     def paint(self, p: QPainter, *args: object) -> None:
         if not self.labels:
