@@ -414,7 +414,7 @@ class ChartsView(QWidget):
         item.setLabel("bottom", "% of finished media loaded", color=MUTED)
         names = list(STATUS_COLORS)
         self._status_bars = Bars(x=list(range(len(names))), height=[0] * len(names), width=0.6,
-                                            brushes=[STATUS_COLORS[n] for n in names], pen=None)
+                                 brushes=[STATUS_COLORS[n] for n in names], pen=None)
         item = self.status.getPlotItem()
         item.addItem(self._status_bars)
         self._status_labels = Labels(INK, (0.5, 1))
@@ -423,8 +423,7 @@ class ChartsView(QWidget):
         item.setXRange(-0.6, len(names) - 0.4, padding=0)
         self._thru_bars = Bars(x=[0], height=[0], width=1, brush=STATUS_COLORS["completed"], pen=None)
         self.throughput.getPlotItem().addItem(self._thru_bars)
-        self._reason_bars = Bars(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"],
-                                            pen=None)
+        self._reason_bars = Bars(x0=0, y=[0], height=0.6, width=[0], brush=STATUS_COLORS["failed"], pen=None)
         self.reasons.getPlotItem().addItem(self._reason_bars)
         self._reason_labels = Labels(INK, (0, 0.5))
         self.reasons.getPlotItem().addItem(self._reason_labels)
