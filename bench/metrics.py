@@ -201,13 +201,13 @@ def _gui(db_path: Path, prefix: str = "metrics.gui") -> list[Figure]:
         out.append(Figure(f"{prefix}.{w}.refresh", whole, "ms", f"median < {FRAME_MS:.0f} ms",
                           statistics.median(whole) < FRAME_MS,
                           note=f"a live refresh ({LIVE_BATCH} more media finished since the one before), the sum "
-                               f"of its {live['turns']} turns on the GUI thread: {statistics.median(whole):.1f} ms "
+                               f"of its {live['turns']:g} turns on the GUI thread: {statistics.median(whole):.1f} ms "
                                f"median, {max(whole):.1f} ms worst"))
         whole = moved["totals"]
         out.append(Figure(f"{prefix}.{w}.all_moved", whole, "ms", "reported (every plot's range moves)", None,
                           note=f"figures from before and after {MOVED_BATCH} more media in turn, so every plot and "
                                f"axis is drawn again: {statistics.median(whole):.1f} ms median, "
-                               f"{max(whole):.1f} ms worst, {moved['turns']} turns"))
+                               f"{max(whole):.1f} ms worst, {moved['turns']:g} turns"))
     return out
 
 

@@ -1,8 +1,9 @@
 """The charts' axes: pyqtgraph's AxisItem and DateAxisItem, cheaper to draw again after each refresh.
 
-A refresh moves most plots' ranges, and every moved axis is laid out and painted anew. Three costs of
+A refresh moves most plots' ranges, and every moved axis is laid out and painted anew. Four costs of
 pyqtgraph's own drawing are cut here, each giving the same pixels:
 
+- the tick values of a value axis, worked out in plain Python rather than numpy (`_plain_tick_values`);
 - the draw specs (where each tick, grid line and label goes): pyqtgraph builds them with a Python `Point` per
   tick end, measures every label's text again and asks for its own bounding rect once per label; here the points
   are plain QPointF, a text's size is measured once and kept, and the rect is asked for once per paint;

@@ -470,9 +470,10 @@ class ChartsView(QWidget):
 
     def _draw_in_turns(self, m: Metrics) -> None:
         """Draw `m` one part (the cards, a plot) per turn of the event loop, each painted in the turn after, so
-        no turn holds the GUI thread for a frame (all at once took longer; a turn of its own for each paint
-        doubled the turns, and on a busy machine each turn risks the scheduler's slice); `refreshed` is
-        emitted once the last is painted. A result arriving meanwhile is drawn from the part under way on."""
+        no turn holds the GUI thread for a frame (all at once cost as much in all, in one long turn; a turn of
+        its own for each paint doubled the turns, and on a busy machine each turn risks the scheduler's slice);
+        `refreshed` is emitted once the last is painted. A result arriving meanwhile is drawn from the part under
+        way on."""
         busy = self._drawing
         if not self._start(m):
             self.refreshed.emit(m)
